@@ -1,0 +1,45 @@
+"""Shared pieces of the asv benchmarks: backends by name, and what is skipped (NotImplementedError)."""
+import importlib
+
+#: asv parameter value → (denoisebench backend, device).
+BACKENDS = {"numpy": ("numpy", None), "torch-cpu": ("torch", "cpu"), "torch-cuda": ("torch", "cuda"),
+            "cupy": ("cupy", None)}
+
+
+def skip(reason):
+    """asv skips a parameter combination whose ``setup`` raises NotImplementedError."""
+    raise NotImplementedError(reason)
+
+
+def require(module):
+    """``module`` imported, or the benchmark skipped (absent in the benchmarked commit or environment)."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        skip(f"{module} is not importable: {exc}")
+
+
+def backend(name):
+    """``(backend, device)`` of the asv parameter ``name``; skipped when not available here."""
+    from denoisebench._array_api import backend_available
+
+    b, device = BACKENDS[name]
+    if not backend_available(b, device):
+        skip(f"backend {name} is not available here")
+    return b, device
+
+
+def to_backend(a, name):
+    """Host array ``a`` on the backend ``name``."""
+    from denoisebench._array_api import from_numpy
+
+    return from_numpy(a, *backend(name))
+
+
+def denoiser_names():
+    """The denoisers registered in the benchmarked commit (read when asv discovers the benchmarks)."""
+    try:
+        from denoisebench import list_denoisers
+    except ImportError:
+        return []
+    return list_denoisers()

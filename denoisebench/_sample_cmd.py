@@ -1,0 +1,328 @@
+"""``denoisebench sample``: every denoiser drives the same sampler from the same noise.
+
+For each denoiser, the samples go to ``samples_<name>.npy``; then ``grid.png`` shows the
+same seeds side by side (a row per denoiser, the last row held-out data), ``spectra.png``
+overlays the samples' radial power spectra on the data's, and ``metrics.json`` and
+``comparison.md`` hold the :mod:`denoisebench.compare` metrics against held-out
+(``split='test'``) and training (``split='train'``) data.  A reference row, ``n`` more
+held-out images scored the same way, gives each metric's finite-sample floor.
+
+Use :func:`add_sample_command` to add the sub-command to an argparse parser;
+:func:`run_sample` is the same from Python.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import re
+import time
+
+import numpy as np
+
+from . import compare
+from ._array_api import from_numpy, synchronize, to_numpy
+from .base import NotApplicableError
+from .registry import SpecError, make_dataset, make_denoiser
+from .sampling import SAMPLERS, SCHEDULES, initial_noise
+
+__all__ = ["add_sample_command", "cmd_sample", "run_sample"]
+
+DEFAULTS = {"sampler": "heun", "schedule": "karras", "steps": 40, "n": 16, "seed": 0, "sigma_max": 80.0,
+            "sigma_min": 0.002, "size": None, "n_train": 256, "n_data": 256, "backend": "numpy", "device": None,
+            "dtype": "float32", "out": "reports/sample"}
+GRID_COLUMNS = 8
+DATA_LABEL = "data (held-out)"
+
+
+# -- the command line --------------------------------------------------------------------------
+def _number(cast, lo, strict):
+    def parse(text):
+        try:
+            value = cast(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number; got {text!r}") from None
+        if not math.isfinite(value) or value < lo or (strict and value == lo):
+            raise argparse.ArgumentTypeError(f"must be {'>' if strict else '>='} {lo}; got {text!r}")
+        return value
+
+    parse.__name__ = cast.__name__
+    return parse
+
+
+def add_sample_command(subparsers):
+    """Add ``sample`` to an ``add_subparsers()`` object; its handler is ``args.handler`` (:func:`cmd_sample`)."""
+    d = DEFAULTS
+    p = subparsers.add_parser(
+        "sample", help="sample each denoiser's implicit prior from the same noise; compare with data",
+        description="Drive one sampler with every denoiser (through its Tweedie score) from the same initial "
+        "noise. Writes samples_<name>.npy, grid.png, spectra.png, metrics.json and comparison.md into DIR.")
+    p.add_argument("--dataset", required=True, metavar="SPEC", help="dataset spec (name or name:key=value,...)")
+    p.add_argument("--denoisers", nargs="+", required=True, metavar="SPEC", help="denoiser specs, space separated")
+    p.add_argument("--sampler", choices=list(SAMPLERS), default=d["sampler"], help="(default %(default)s)")
+    p.add_argument("--schedule", choices=list(SCHEDULES), default=d["schedule"], help="σ schedule (default %(default)s)")
+    p.add_argument("--steps", type=_number(int, 1, False), default=d["steps"],
+                   help="schedule steps N (heun: 2N−1 evaluations; ignored by ascent) (default %(default)s)")
+    p.add_argument("--n", type=_number(int, 1, False), default=d["n"], help="samples per denoiser (default %(default)s)")
+    p.add_argument("--seed", type=_number(int, 0, False), default=d["seed"], help="seed of noise and data (default %(default)s)")
+    p.add_argument("--sigma-max", type=_number(float, 0, True), default=d["sigma_max"],
+                   help="σ of the initial noise (ascent: σ_0) (default %(default)s)")
+    p.add_argument("--sigma-min", type=_number(float, 0, True), default=d["sigma_min"],
+                   help="smallest positive σ (ascent: σ_L) (default %(default)s)")
+    p.add_argument("--size", type=lambda t: int(t) if t.strip().isdigit() else t.strip(), default=d["size"],
+                   help="image size N or HxW (default: the spec's)")
+    p.add_argument("--n-train", type=_number(int, 2, False), default=d["n_train"],
+                   help="training images (fit of learning denoisers; memorisation) (default %(default)s)")
+    p.add_argument("--n-data", type=_number(int, 2, False), default=d["n_data"],
+                   help="held-out images the metrics compare with (default %(default)s)")
+    p.add_argument("--backend", default=d["backend"], help="numpy, torch, cupy or strict (default %(default)s)")
+    p.add_argument("--device", default=d["device"], help="e.g. cpu, cuda, cuda:1")
+    p.add_argument("--dtype", choices=("float32", "float64"), default=d["dtype"], help="(default %(default)s)")
+    p.add_argument("--out", default=d["out"], metavar="DIR", help="output directory (default %(default)s)")
+    p.set_defaults(handler=cmd_sample)
+    return p
+
+
+def cmd_sample(args):
+    """The handler: run :func:`run_sample` from parsed ``args``, print the files; exit code 0."""
+    paths = run_sample(**{k: getattr(args, k) for k in DEFAULTS}, dataset=args.dataset, denoisers=args.denoisers)
+    print("wrote " + ", ".join(paths))
+    return 0
+
+
+# -- plan: everything checked before anything is computed ------------------------------------------
+def _plan(dataset, denoisers, s):
+    from .bench import resolve_backend, resolve_dataset, resolve_denoiser
+
+    if s["sampler"] not in SAMPLERS:
+        raise SpecError(f"unknown sampler {s['sampler']!r}; valid: {', '.join(SAMPLERS)}")
+    if s["schedule"] not in SCHEDULES:
+        raise SpecError(f"unknown schedule {s['schedule']!r}; valid: {', '.join(SCHEDULES)}")
+    try:
+        sigmas = SCHEDULES[s["schedule"]](s["steps"], s["sigma_min"], s["sigma_max"])
+    except ValueError as exc:
+        raise SpecError(str(exc)) from None
+    for key, lo in (("n", 1), ("n_train", 2), ("n_data", 2), ("seed", 0)):
+        if not isinstance(s[key], int) or s[key] < lo:
+            raise SpecError(f"{key} must be an integer >= {lo}; got {s[key]!r}")
+    if s["dtype"] not in ("float32", "float64"):
+        raise SpecError(f"unknown dtype {s['dtype']!r}; valid: float32, float64")
+    resolve_backend(s["backend"], s["device"])
+    ds_spec, size = resolve_dataset(dataset, s["size"], s["seed"])
+    ds = make_dataset(ds_spec, **({"size": int(size) if size.isdigit() else size} if size else {}))
+    specs = list(dict.fromkeys(resolve_denoiser(spec) for spec in denoisers))
+    for spec, cls in specs:
+        if cls.bound:
+            raise SpecError(f"{spec!r} is an oracle bound (it needs the clean image): it cannot drive a sampler")
+    return ds, ds_spec, size, specs, sigmas
+
+
+def _build(spec, cls, ds, x_train, probe, sigma):
+    """The denoiser of ``spec``, fitted if it learns, tried once on ``probe`` (errors → SpecError)."""
+    try:
+        d = make_denoiser(spec, **({"dataset": ds} if cls.needs_dataset else {}))
+        if cls.learns:
+            d.fit(x_train)
+        d(probe, sigma)
+    except (NotApplicableError, ValueError, TypeError) as exc:
+        raise SpecError(f"denoiser {spec!r} on dataset {ds.name!r}: {exc}") from None
+    return d
+
+
+def _labels(specs):
+    labels = {}
+    for spec, _ in specs:
+        base = re.sub(r"[^A-Za-z0-9._=-]+", "_", spec)
+        label, k = base, 1
+        while label in labels.values():
+            k += 1
+            label = f"{base}_{k}"
+        labels[spec] = label
+    return labels
+
+
+# -- run ---------------------------------------------------------------------------------------------
+def run_sample(dataset, denoisers, out=DEFAULTS["out"], **settings):
+    """Sample every denoiser from the same initial noise and compare with data; returns the paths written.
+
+    ``settings`` are the keys of :data:`DEFAULTS` (sampler, schedule, steps, n, seed,
+    sigma_max, sigma_min, size, n_train, n_data, backend, device, dtype).  Errors in the
+    request raise :class:`~denoisebench.registry.SpecError` (one line) before sampling.
+    """
+    unknown = sorted(set(settings) - set(DEFAULTS))
+    if unknown:
+        raise TypeError(f"unknown settings {unknown}; valid: {sorted(DEFAULTS)}")
+    s = {**DEFAULTS, **settings, "out": out}
+    ds, ds_spec, s["size"], specs, sigmas = _plan(dataset, denoisers, s)
+    n, seed = s["n"], s["seed"]
+    x_train = ds.sample(s["n_train"], seed, split="train")
+    x_test = ds.sample(s["n_data"], seed, split="test")
+    x_ref = ds.sample(s["n_data"] + n, seed, split="test")[s["n_data"]:]  # n more held-out images
+    x0 = initial_noise(n, x_train.shape[1:], s["sigma_max"], seed, mean=float(x_train.mean())).astype(s["dtype"])
+    x0_b = from_numpy(x0, s["backend"], s["device"])
+    built = [(spec, _build(spec, cls, ds, x_train.astype(s["dtype"]), x0_b[:1, ...], float(sigmas[0])))
+             for spec, cls in specs]
+    os.makedirs(out, exist_ok=True)
+    labels, samples, runs, paths = _labels(specs), {}, {}, []
+    for spec, d in built:
+        start = time.perf_counter()
+        result = SAMPLERS[s["sampler"]](d, x0_b, sigmas, rng=seed)
+        synchronize(result.samples)
+        runs[spec] = {"nfe": int(result.nfe), "wall_s": time.perf_counter() - start,
+                      "converged": float(np.mean(result.converged))}
+        samples[spec] = to_numpy(result.samples).astype(np.float64)
+        paths.append(os.path.join(out, f"samples_{labels[spec]}.npy"))
+        np.save(paths[-1], samples[spec].astype(s["dtype"]))
+    metrics = _all_metrics(ds, samples, runs, x_train, x_test, x_ref)
+    metrics["settings"] = {**{k: s[k] for k in DEFAULTS}, "dataset": ds_spec,
+                           "denoisers": [spec for spec, _ in specs], "sigmas": [float(v) for v in sigmas],
+                           "data_mean": float(x_train.mean())}
+    return paths + _write_reports(out, metrics, samples, labels, x_test)
+
+
+# -- metrics -----------------------------------------------------------------------------------------
+def _distribution(x, data):
+    return {"spectrum_log_error": compare.spectrum_log_error(x, data),
+            "pixel_w1": compare.pixel_wasserstein(x, data),
+            "wavelet_kurtosis_error": compare.wavelet_kurtosis_error(x, data),
+            "sliced_w1": compare.sliced_wasserstein(x, data)}
+
+
+def _gaussian_kl(ds, x):
+    """KL of the Fourier-fitted Gaussian to the true one, on ``gaussian`` only (else None)."""
+    from .datasets import GaussianField
+
+    if not isinstance(ds, GaussianField) or x.shape[0] < 2 or x.shape[1] != 1:
+        return None
+    mean, p = ds.power_spectrum()
+    m_hat, p_hat = compare.fit_stationary_gaussian(x)
+    return {"kl": compare.gaussian_kl(p_hat, p, m_hat, mean), "kl_floor": compare.gaussian_kl_floor(p.shape, x.shape[0])}
+
+
+def _set_metrics(ds, x, x_train, x_test):
+    return {"vs_test": _distribution(x, x_test), "vs_train": _distribution(x, x_train),
+            "memorisation_ratio": compare.memorisation_ratio(x, x_train, reference=x_test),
+            "nearest_train_distance": float(np.median(compare.nearest_distances(x, x_train))),
+            "gaussian_kl": _gaussian_kl(ds, x), "wavelet_kurtosis": compare.wavelet_kurtosis(x)}
+
+
+def _all_metrics(ds, samples, runs, x_train, x_test, x_ref):
+    rows = {spec: {**runs[spec], **_set_metrics(ds, x, x_train, x_test)} for spec, x in samples.items()}
+    rows[DATA_LABEL] = _set_metrics(ds, x_ref.astype(np.float64), x_train, x_test)
+    specs = list(samples)
+    cosine = {a: {b: _mean_finite(compare.same_seed_cosine(samples[a], samples[b])) for b in specs} for a in specs}
+    k, p = compare.radial_power_spectrum(x_test)
+    return {"rows": rows, "same_seed_cosine": cosine, "data_wavelet_kurtosis": compare.wavelet_kurtosis(x_test),
+            "data_radial_spectrum": {"k": k.tolist(), "power": p.tolist()}}
+
+
+def _mean_finite(values):
+    finite = values[np.isfinite(values)]
+    return float(finite.mean()) if finite.size else float("nan")
+
+
+# -- files -------------------------------------------------------------------------------------------
+def _write_reports(out, metrics, samples, labels, x_test):
+    paths = [os.path.join(out, name) for name in ("grid.png", "spectra.png", "metrics.json", "comparison.md")]
+    _plot_grid(paths[0], samples, x_test)
+    _plot_spectra(paths[1], samples, x_test)
+    with open(paths[2], "w", encoding="utf-8") as f:
+        json.dump({**metrics, "files": {spec: f"samples_{labels[spec]}.npy" for spec in samples}}, f, indent=1)
+    with open(paths[3], "w", encoding="utf-8") as f:
+        f.write(comparison_markdown(metrics))
+    return paths
+
+
+def _display(x):
+    """(H, W) gray or (H, W, 3) colour image of one sample for imshow."""
+    return x[0] if x.shape[0] != 3 else np.moveaxis(x, 0, -1)
+
+
+def _plot_grid(path, samples, x_test):
+    from matplotlib.figure import Figure  # Agg canvas, no pyplot global state
+
+    rows = {**samples, DATA_LABEL: x_test}
+    cols = min(GRID_COLUMNS, min(x.shape[0] for x in rows.values()))
+    lo, hi = np.percentile(x_test, [0.5, 99.5])  # one intensity scale for every panel: the data's
+    fig = Figure(figsize=(1.3 * cols + 1.8, 1.3 * len(rows) + 0.3))
+    axes = fig.subplots(len(rows), cols, squeeze=False)
+    for r, (label, x) in enumerate(rows.items()):
+        for c in range(cols):
+            ax = axes[r, c]
+            ax.imshow(np.clip((_display(x[c]) - lo) / (hi - lo), 0, 1), cmap="gray", vmin=0, vmax=1,
+                      interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+        axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=7)
+    for c in range(cols):
+        axes[0, c].set_title(f"seed #{c}", fontsize=7)
+    fig.subplots_adjust(left=1.7 / (1.3 * cols + 1.8), right=0.99, top=0.95, bottom=0.02, wspace=0.05, hspace=0.05)
+    fig.savefig(path, dpi=100)
+
+
+def _plot_spectra(path, samples, x_test):
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(5.5, 4))
+    ax = fig.subplots()
+    k, p = compare.radial_power_spectrum(x_test)
+    ax.loglog(k[1:], p[1:], "k-", lw=2.5, label=DATA_LABEL)
+    for label, x in samples.items():
+        k, p = compare.radial_power_spectrum(x)
+        ax.loglog(k[1:], np.maximum(p[1:], 1e-30), lw=1.2, label=label)
+    ax.set_xlabel("|k| (cycles per image)")
+    ax.set_ylabel("radially averaged power P(|k|)")
+    ax.set_title("power spectra of samples vs data (k = 0 omitted)", fontsize=9)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def _f(value, spec=".4g"):
+    return "—" if value is None or (isinstance(value, float) and not math.isfinite(value)) else format(value, spec)
+
+
+_COLUMNS = {"NFE": lambda r: _f(r.get("nfe"), "d"), "s": lambda r: _f(r.get("wall_s"), ".2f"),
+            "PSD log-err": lambda r: _f(r["vs_test"]["spectrum_log_error"]),
+            "pixel W1": lambda r: _f(r["vs_test"]["pixel_w1"]),
+            "kurtosis log-err": lambda r: _f(r["vs_test"]["wavelet_kurtosis_error"]),
+            "sliced W1": lambda r: _f(r["vs_test"]["sliced_w1"]),
+            "memorisation": lambda r: _f(r["memorisation_ratio"], ".3f"),
+            "KL (floor)": lambda r: "—" if r["gaussian_kl"] is None
+            else f"{_f(r['gaussian_kl']['kl'])} ({_f(r['gaussian_kl']['kl_floor'])})"}
+
+
+def _md_table(header, body):
+    lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
+    return "\n".join(lines + ["| " + " | ".join(cells) + " |" for cells in body])
+
+
+def comparison_markdown(metrics):
+    """comparison.md: the metrics table, same-seed cosine similarities and subband kurtoses."""
+    s, rows = metrics["settings"], metrics["rows"]
+    specs = [spec for spec in rows if spec != DATA_LABEL]
+    out = [f"# Samples of {s['dataset']} (size {s['size'] or 'default'}), sampler {s['sampler']}",
+           "",
+           f"n = {s['n']} samples per denoiser from the same initial noise (seed {s['seed']}, mean "
+           f"{s['data_mean']:.4g} + σ_max·z), schedule {s['schedule']} with {s['steps']} steps, "
+           f"σ from {s['sigma_max']:g} to {s['sigma_min']:g}; {s['backend']}, {s['dtype']}. Distribution metrics are "
+           f"against {s['n_data']} held-out images; memorisation against {s['n_train']} training images "
+           "(median nearest-training distance of the samples / that of held-out data: 0 = copies, ≈ 1 = "
+           f"as novel as fresh data). The row '{DATA_LABEL}' scores {s['n']} other held-out images: "
+           "each metric's finite-sample floor.",
+           "", _md_table(["denoiser", *_COLUMNS], [[spec, *(fn(rows[spec]) for fn in _COLUMNS.values())]
+                                                   for spec in rows]),
+           "", "PSD log-err: mean over rings of |log P_samples − log P_data|; kurtosis log-err: mean over wavelet "
+           "subbands of |log κ_samples/κ_data|; KL: nats, Gaussian fitted in Fourier vs the true one (floor: its "
+           "expectation for exact samples).", ""]
+    if len(specs) > 1:
+        cos = metrics["same_seed_cosine"]
+        out += ["## Same-seed cosine similarity (mean over seeds)", "",
+                _md_table(["", *specs], [[a, *(_f(cos[a][b], ".3f") for b in specs)] for a in specs]), ""]
+    bands = list(metrics["data_wavelet_kurtosis"])
+    out += ["## Wavelet subband kurtosis (Gaussian: 3)", "",
+            _md_table(["", *bands], [[spec, *(_f(rows[spec]["wavelet_kurtosis"][b], ".3g") for b in bands)]
+                                     for spec in rows]), ""]
+    return "\n".join(out)

@@ -1,0 +1,9 @@
+"""Datasets; importing this package registers them."""
+from ._base import Dataset, parse_size
+from ._gaussian import GaussianField
+from ._gmm import GaussianMixture
+from ._cartoon import Cartoon
+from ._disks import Disks
+from ._natural import Natural
+
+__all__ = ["Cartoon", "Dataset", "Disks", "GaussianField", "GaussianMixture", "Natural", "parse_size"]

@@ -1,0 +1,101 @@
+"""Error metrics of a denoised batch: small pure functions on host numpy values.
+
+Every metric is per pixel and in float64.  Decibel figures follow one sign
+convention: larger is better for :func:`psnr` and :func:`gain_db`, and
+:func:`gap_db` is the loss (≥ 0 up to noise) with respect to the optimum.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+__all__ = ["gain_db", "gap_db", "loglog_slope", "mean_and_stderr", "mse_per_image", "psnr", "stderr"]
+
+
+def mse_per_image(x, x_hat):
+    """Mean squared error per pixel of each image, in float64.
+
+    Parameters
+    ----------
+    x, x_hat : numpy arrays of the same shape ``(n, ...)``
+        Clean and denoised batches; every axis after the first is averaged.
+
+    Returns
+    -------
+    mse : numpy array, shape (n,), float64
+    """
+    x = np.asarray(x, dtype=np.float64)
+    x_hat = np.asarray(x_hat, dtype=np.float64)
+    if x.shape != x_hat.shape:
+        raise ValueError(f"shapes differ: x {x.shape} and x_hat {x_hat.shape}")
+    if x.ndim < 2:
+        raise ValueError(f"expected a batch (n, ...) with at least 2 axes; got shape {x.shape}")
+    diff = x_hat - x
+    return np.mean(diff * diff, axis=tuple(range(1, x.ndim)))
+
+
+def stderr(values):
+    """Standard error of the mean of independent ``values``: ``std(ddof=1) / sqrt(n)``.
+
+    Returns ``nan`` for fewer than two values (the spread is then unknown).
+    """
+    values = np.asarray(values, dtype=np.float64).reshape(-1)
+    if values.size < 2:
+        return math.nan
+    return float(np.std(values, ddof=1) / math.sqrt(values.size))
+
+
+def mean_and_stderr(values):
+    """``(mean, standard error of the mean)`` of ``values`` as Python floats."""
+    values = np.asarray(values, dtype=np.float64).reshape(-1)
+    return float(np.mean(values)), stderr(values)
+
+
+def _db(ratio):
+    """``10 log10(ratio)`` with the limits ±inf instead of warnings; ``None`` stays ``None``."""
+    if ratio is None or (isinstance(ratio, float) and math.isnan(ratio)):
+        return None
+    if ratio == 0:
+        return -math.inf
+    if math.isinf(ratio):
+        return math.inf
+    return 10.0 * math.log10(ratio)
+
+
+def _ratio(num, den):
+    if num is None or den is None:
+        return None
+    if den == 0:
+        return math.inf if num > 0 else math.nan
+    return num / den
+
+
+def psnr(mse, peak=1.0):
+    """Peak signal-to-noise ratio in dB: ``10 log10(peak² / mse)`` (``inf`` when ``mse`` is 0)."""
+    return _db(_ratio(float(peak) ** 2, None if mse is None else float(mse)))
+
+
+def gain_db(sigma, mse):
+    """Denoising gain in dB: ``10 log10(σ² / mse)``; 0 for the identity, whose MSE is σ²."""
+    return _db(_ratio(float(sigma) ** 2, None if mse is None else float(mse)))
+
+
+def gap_db(mse, optimal_mse):
+    """Gap to the optimum in dB: ``10 log10(mse / optimal_mse)``; ``None`` when the optimum is unknown."""
+    if mse is None or optimal_mse is None:
+        return None
+    return _db(_ratio(float(mse), float(optimal_mse)))
+
+
+def loglog_slope(x, y):
+    """Least-squares slope of ``log y`` against ``log x`` (``None`` with fewer than 2 points).
+
+    Used for MSE vs σ (identity: 2; a denoiser that saturates at the signal variance: → 0)
+    and for the decay exponent of MSE vs the continuum noise level ε = σ/√N.
+    """
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    keep = (x > 0) & (y > 0) & np.isfinite(x) & np.isfinite(y)
+    if np.count_nonzero(keep) < 2 or np.unique(x[keep]).size < 2:
+        return None
+    return float(np.polyfit(np.log(x[keep]), np.log(y[keep]), 1)[0])

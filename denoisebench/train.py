@@ -1,0 +1,373 @@
+"""Train the bias-free U-Net on a dataset: blind over σ, resumable, deterministic on CPU.
+
+Recipe (../shared/THEORY.md §7, §12)
+------------------------------------
+- Data: ``make_dataset(spec).sample(n_train + n_val, seed, split='train')``; the first ``n_train``
+  images train, the last ``n_val`` (disjoint: image ``i`` has its own generator) validate.  Each
+  step draws ``batch`` random ``patch × patch`` crops (the network is convolutional).  With
+  ``padding='circular'`` (an option for periodic data) it trains on whole images under random
+  circular shifts instead — measured worse at equal compute on ``gaussian`` (fewer independent
+  images per step: +3.05 dB at σ = 1 against +0.55 for 32² crops), so zero padding is the default.
+- Noise: σ per image, log-uniform on ``[sigma_min, sigma_max]`` by default — equal weight per octave,
+  matching the log-spaced σ grid of the benchmark (the square-root-uniform law of Kadkhodaie et
+  al. and EDM's log-normal are options).
+- Loss: per-image MSE weighted by EDM's ``λ(σ) = (σ² + σ_d²)/(σ σ_d)²``, σ_d the training pixels'
+  std: each example's error is normalised by what a good denoiser can reach at its σ (≈ σ² when
+  σ ≪ σ_d, ≈ σ_d² when σ ≫ σ_d), so the small σ — where an unweighted loss gives no gradient and
+  THEORY.md §12 measured a +5.9 dB gap — count as much as the large ones.
+- Adam, linear warm-up then cosine decay to ``final_lr · lr``; gradient-norm clipping.
+- Checkpoints (safetensors, no pickle; :mod:`denoisebench.weights_io`) every ``ckpt_every`` steps and
+  at the end, written atomically.  Every random draw of step ``t`` comes from a generator seeded by
+  ``(seed, t)``, so a resumed run reproduces the uninterrupted one bit for bit on CPU.
+
+References
+----------
+T. Karras, M. Aittala, T. Aila, S. Laine, "Elucidating the design space of diffusion-based generative
+models", NeurIPS 2022, §5 and table 1 (loss weighting λ(σ), σ sampling).
+Z. Kadkhodaie, F. Guth, E. P. Simoncelli, S. Mallat, ICLR 2024, appendix A (training blind over σ).
+S. Mohan et al., ICLR 2020 (bias-free networks generalise across noise levels).
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import sys
+import time
+
+import numpy as np
+
+__all__ = ["DEFAULTS", "LOSS_WEIGHTS", "SIGMA_SAMPLERS", "add_train_command", "cmd_train", "lr_at", "train"]
+
+
+def _erfinv_normal(u):
+    import torch
+
+    return math.sqrt(2.0) * torch.special.erfinv(2 * u - 1)
+
+
+#: σ laws on ``[lo, hi]`` as functions of a uniform ``u`` in (0, 1) (float64 torch tensors).
+SIGMA_SAMPLERS = {
+    "log-uniform": lambda u, lo, hi: lo * (hi / lo) ** u,
+    "sqrt-uniform": lambda u, lo, hi: (math.sqrt(lo) + u * (math.sqrt(hi) - math.sqrt(lo))) ** 2,
+    "uniform": lambda u, lo, hi: lo + u * (hi - lo),
+    # EDM: log σ ~ N(-1.2, 1.2²), clipped to [lo, hi].
+    "log-normal": lambda u, lo, hi: (-1.2 + 1.2 * _erfinv_normal(u.clamp(1e-6, 1 - 1e-6))).exp().clamp(lo, hi),
+}
+
+#: Per-image loss weights ``λ(σ)`` given σ and the data std σ_d.
+LOSS_WEIGHTS = {
+    "edm": lambda s, sd: (s ** 2 + sd ** 2) / (s * sd) ** 2,
+    "sigma": lambda s, sd: 1.0 / s ** 2,
+    "none": lambda s, sd: s * 0 + 1.0,
+}
+
+DEFAULTS = {"n_train": 2048, "steps": 4000, "patch": 32, "width": 32, "seed": 0, "device": "cpu",
+            "sigma_max": 1.0, "batch": 32, "lr": 1e-3, "sigma_min": 0.005, "sigma_sampling": "log-uniform",
+            "weighting": "edm", "padding": "zeros", "n_val": 16, "val_every": 250, "ckpt_every": 250,
+            "warmup": 0.02, "final_lr": 0.01, "clip": 1.0}
+#: σ of the validation images, cycled over the validation set.
+VAL_SIGMAS = (0.02, 0.05, 0.1, 0.2, 0.5)
+_STEP_STREAM = 7919
+
+
+def lr_at(step, steps, lr, warmup, final_lr):
+    """Learning rate of step ``step``: linear warm-up over ``warmup · steps``, then cosine to ``final_lr · lr``."""
+    w = int(round(warmup * steps))
+    if step < w:
+        return lr * (step + 1) / w
+    t = (step - w) / max(steps - w, 1)
+    return lr * (final_lr + (1 - final_lr) * 0.5 * (1 + math.cos(math.pi * t)))
+
+
+def _step_generator(seed, step):
+    import torch
+
+    state = np.random.SeedSequence([int(seed), _STEP_STREAM, int(step)]).generate_state(2, np.uint32)
+    return torch.Generator().manual_seed(int(state[0]) << 31 ^ int(state[1]))
+
+
+def draw_batch(images, step, seed, batch, patch, periodic, sampler, sigma_min, sigma_max):
+    """The ``(x, σ, z)`` of step ``step``: crops (or circular shifts) of training images, σ, noise.
+
+    A pure function of its arguments (CPU generator seeded by ``(seed, step)``).
+    """
+    import torch
+
+    g = _step_generator(seed, step)
+    n, c, h, w = images.shape
+    idx = torch.randint(n, (batch,), generator=g)
+    span = (h, w) if periodic else (h - patch + 1, w - patch + 1)
+    oi = torch.randint(span[0], (batch,), generator=g)
+    oj = torch.randint(span[1], (batch,), generator=g)
+    if periodic:
+        crops = [torch.roll(images[i], (-int(a), -int(b)), dims=(-2, -1)) for i, a, b in zip(idx, oi, oj)]
+    else:
+        crops = [images[i, :, a:a + patch, b:b + patch] for i, a, b in zip(idx, oi, oj)]
+    sigma = SIGMA_SAMPLERS[sampler](torch.rand(batch, generator=g, dtype=torch.float64), sigma_min, sigma_max)
+    z = torch.randn((batch, c, patch, patch), generator=g)
+    return torch.stack(crops), sigma.float(), z
+
+
+@contextlib.contextmanager
+def _deterministic(device):
+    import torch
+
+    before = torch.are_deterministic_algorithms_enabled()
+    if device.type == "cpu":
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before)
+
+
+def _check_args(cfg):
+    for key in ("n_train", "steps", "batch", "width", "n_val", "val_every", "ckpt_every"):
+        if not isinstance(cfg[key], int) or isinstance(cfg[key], bool) or cfg[key] < 1:
+            raise ValueError(f"{key} must be an integer >= 1; got {cfg[key]!r}")
+    if not 0 < cfg["sigma_min"] < cfg["sigma_max"] or not math.isfinite(cfg["sigma_max"]):
+        raise ValueError(f"need 0 < sigma_min < sigma_max < inf; got {cfg['sigma_min']}, {cfg['sigma_max']}")
+    if not cfg["lr"] > 0 or not 0 <= cfg["warmup"] < 1 or not 0 <= cfg["final_lr"] <= 1:
+        raise ValueError("need lr > 0, 0 <= warmup < 1, 0 <= final_lr <= 1")
+    for key, table in (("sigma_sampling", SIGMA_SAMPLERS), ("weighting", LOSS_WEIGHTS)):
+        if cfg[key] not in table:
+            raise ValueError(f"unknown {key} {cfg[key]!r}; valid: {', '.join(table)}")
+    if cfg["padding"] not in ("zeros", "circular"):
+        raise ValueError(f"padding must be zeros or circular; got {cfg['padding']!r}")
+
+
+def _resolve(dataset_spec, cfg):
+    """The dataset, the image size, and the config with ``patch`` and ``padding`` resolved."""
+    from .registry import make_dataset
+
+    ds = make_dataset(dataset_spec)
+    h, w = ds.shape
+    padding = cfg["padding"]
+    patch = cfg["patch"] or min(h, w)
+    if padding == "circular" and (h, w) != (patch, patch):
+        patch = h if h == w else None
+        if patch is None:
+            raise ValueError(f"circular padding trains on whole periodic images, which must be square; got {h}x{w}")
+    if not isinstance(patch, int) or patch < 4 or patch % 4 or patch > min(h, w):
+        raise ValueError(f"patch must be a multiple of 4 between 4 and the image size {min(h, w)}; got {patch!r}")
+    params = {k: (list(v) if isinstance(v, tuple) else v) for k, v in ds.get_params().items()}
+    return ds, {**cfg, "patch": patch, "padding": padding, "dataset": dataset_spec, "dataset_name": ds.name,
+                "dataset_params": params}
+
+
+def _validate(model, x_val, y_val):
+    """Mean PSNR (dB, peak 1) of the model on the fixed validation set, in eval mode."""
+    import torch
+
+    from ._bfunet import apply_padded
+
+    model.eval()
+    with torch.no_grad():
+        out = apply_padded(model, y_val)
+    model.train()
+    mse = ((out.float() - x_val) ** 2).mean(dim=(1, 2, 3)).double().cpu().numpy()
+    return float(np.mean(10 * np.log10(1.0 / np.maximum(mse, 1e-20))))
+
+
+def _checkpoint_path(out, checkpoint):
+    if checkpoint:
+        return os.fspath(checkpoint)
+    base = os.fspath(out)
+    return (base[: -len(".safetensors")] if base.endswith(".safetensors") else base) + ".ckpt.safetensors"
+
+
+def _resume(path, model, opt, config):
+    from .weights_io import load_checkpoint
+
+    state = load_checkpoint(path, model, opt)
+    saved = {k: v for k, v in state["training"].items() if k != "result"}
+    diff = sorted(k for k in set(saved) | set(config) if saved.get(k) != config.get(k))
+    if diff:
+        pairs = ", ".join(f"{k}: {saved.get(k)!r} there, {config.get(k)!r} now" for k in diff)
+        raise ValueError(f"checkpoint {path} was made with other settings ({pairs}); delete it or pass resume=False")
+    return state["step"], state["training"].get("result", {})
+
+
+def train(dataset_spec, n_train=2048, steps=4000, patch=32, width=32, seed=0, device="cpu", out=None,
+          sigma_max=1.0, batch=32, lr=1e-3, resume=True, progress=True, *, sigma_min=0.005,
+          sigma_sampling="log-uniform", weighting="edm", padding="zeros", n_val=16, val_every=250,
+          ckpt_every=250, warmup=0.02, final_lr=0.01, clip=1.0, amp=None, checkpoint=None,
+          keep_checkpoint=False, stop_at=None):
+    """Train a bias-free U-Net on ``dataset_spec`` and write its weights to ``out`` (safetensors).
+
+    Parameters
+    ----------
+    dataset_spec : str
+        A dataset spec (``'gaussian'``, ``'natural:size=64'``); images are drawn at its size.
+    n_train, steps, patch, width, seed, batch, lr : int or float
+        Training-set size, Adam steps, crop size (a multiple of 4; ``None`` = the image size),
+        U-Net width, seed, batch size, peak learning rate.
+    device : str
+        ``'cpu'``, ``'cuda'``, ...; AMP (bfloat16 autocast) on CUDA unless ``amp=False``.
+    out : path
+        The weight file written at the end.
+    sigma_min, sigma_max, sigma_sampling : σ range and law (:data:`SIGMA_SAMPLERS`).
+    weighting : str
+        Loss weighting (:data:`LOSS_WEIGHTS`).
+    padding : {'zeros', 'circular'}
+        Convolution padding; ``'circular'`` (periodic data only) trains on whole images, ``patch``
+        is then the image size.
+    n_val, val_every, ckpt_every : int
+        Validation images (held out from training) and how often to validate and checkpoint.
+    warmup, final_lr, clip : float
+        Warm-up fraction of ``steps``, final learning rate as a fraction of ``lr``, gradient-norm
+        clip (``None`` or 0: none).
+    resume : bool
+        Continue from the checkpoint (``checkpoint``, default ``OUT.ckpt.safetensors``) if it exists
+        and was made with the same settings; otherwise start afresh.
+    keep_checkpoint : bool
+        Keep the checkpoint after the weights are written (default: remove it).
+    stop_at : int, optional
+        Stop after this many completed steps (checkpointed), to train in several sittings.
+
+    Returns
+    -------
+    dict
+        ``out``, ``step`` (completed), ``finished``, ``seconds`` (wall time over all sittings),
+        ``val_psnr`` (mean dB over the validation set), ``steps_per_second`` (this sitting),
+        ``history`` (``[step, loss (moving average), val_psnr]`` at each validation).
+    """
+    import torch
+    from tqdm import tqdm
+
+    from ._bfunet import build, default_hparams
+    from .noise import add_noise
+    from .weights_io import save_checkpoint, save_weights
+
+    if out is None:
+        raise ValueError("out: the weight file to write is required")
+    cfg = {"n_train": n_train, "steps": steps, "patch": patch, "width": width, "seed": seed, "sigma_max": float(sigma_max),
+           "sigma_min": float(sigma_min), "batch": batch, "lr": float(lr), "sigma_sampling": sigma_sampling,
+           "weighting": weighting, "padding": padding, "n_val": n_val, "val_every": val_every,
+           "ckpt_every": ckpt_every, "warmup": float(warmup), "final_lr": float(final_lr), "clip": float(clip or 0)}
+    _check_args(cfg)
+    ds, cfg = _resolve(dataset_spec, cfg)
+    try:
+        dev = torch.device(device)
+    except RuntimeError as exc:
+        raise ValueError(f"invalid device {device!r} ({exc})") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r}: CUDA is not available here")
+    cfg["amp"] = bool(dev.type == "cuda" if amp is None else amp and dev.type == "cuda")
+    data = ds.sample(n_train + n_val, seed, split="train")
+    x_train = torch.from_numpy(data[:n_train])
+    cfg["sigma_data"] = float(np.std(data[:n_train], dtype=np.float64))
+    val_sigma = np.resize(np.asarray(VAL_SIGMAS), n_val)
+    x_val = torch.from_numpy(data[n_train:]).to(dev)
+    y_val = torch.from_numpy(add_noise(data[n_train:], val_sigma, seed)).to(dev)
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = build(default_hparams(width, data.shape[1], cfg["padding"])).to(dev)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"])
+    ckpt = _checkpoint_path(out, checkpoint)
+    start, result = 0, {}
+    if resume and os.path.exists(ckpt):
+        start, result = _resume(ckpt, model, opt, cfg)
+    seconds0, t0 = result.get("seconds", 0.0), time.perf_counter()
+    last = steps if stop_at is None else max(start, min(int(stop_at), steps))
+    weight_fn, periodic = LOSS_WEIGHTS[weighting], cfg["padding"] == "circular"
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=cfg["amp"]) if dev.type == "cuda" \
+        else contextlib.nullcontext()
+
+    def snapshot(step, val):
+        meta = {**cfg, "result": {"step": step, "val_psnr": val, "seconds": seconds0 + time.perf_counter() - t0,
+                                  "device": str(dev), "torch": torch.__version__, "threads": torch.get_num_threads(),
+                                  "history": history}}
+        return meta
+
+    val, ema, history = result.get("val_psnr"), None, list(result.get("history", []))
+    model.train()
+    with _deterministic(dev), tqdm(total=steps, initial=start, disable=not progress, file=sys.stderr, unit="step",
+                                   desc=f"train {ds.name}", dynamic_ncols=True) as bar:
+        for step in range(start, last):
+            for group in opt.param_groups:
+                group["lr"] = lr_at(step, steps, cfg["lr"], cfg["warmup"], cfg["final_lr"])
+            x, sigma, z = draw_batch(x_train, step, seed, batch, cfg["patch"], periodic, sigma_sampling,
+                                     cfg["sigma_min"], cfg["sigma_max"])
+            x, sigma, z = x.to(dev), sigma.to(dev), z.to(dev)
+            with autocast:
+                x_hat = model(x + sigma[:, None, None, None] * z)
+            err = ((x_hat.float() - x) ** 2).mean(dim=(1, 2, 3))
+            loss = (weight_fn(sigma, cfg["sigma_data"]) * err).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg["clip"]:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["clip"])
+            opt.step()
+            done = step + 1
+            value = float(loss.detach())
+            ema = value if ema is None else 0.98 * ema + 0.02 * value
+            if done % val_every == 0 or done == steps:
+                val = _validate(model, x_val, y_val)
+                history.append([done, ema, val])
+            if done % ckpt_every == 0 or done == last:
+                save_checkpoint(ckpt, model, opt, done, snapshot(done, val))
+            bar.update(1)
+            bar.set_postfix(loss=f"{ema:.4g}", val_psnr="-" if val is None else f"{val:.2f}")
+    finished = last == steps
+    if finished:
+        if val is None:
+            val = _validate(model, x_val, y_val)
+        save_weights(out, model.eval(), snapshot(steps, val))
+        if not keep_checkpoint and os.path.exists(ckpt):
+            os.remove(ckpt)
+    elapsed = time.perf_counter() - t0
+    return {"out": os.fspath(out), "step": last, "finished": finished, "val_psnr": val, "history": history,
+            "seconds": seconds0 + elapsed, "steps_per_second": (last - start) / elapsed if elapsed > 0 else None}
+
+
+# -- command line ---------------------------------------------------------------------------
+def add_train_command(subparsers):
+    """Add ``denoisebench train`` to an argparse ``subparsers``; its handler is ``args.handler``."""
+    d = DEFAULTS
+    p = subparsers.add_parser(
+        "train", help="train the bias-free U-Net on a dataset; write FILE.safetensors",
+        description="Train a bias-free U-Net (blind over sigma) on seeded training images of a dataset and "
+        "write its weights (safetensors + metadata). Checkpoints every --ckpt-every steps: rerunning "
+        "the same command resumes. Deterministic for a seed on CPU.")
+    p.add_argument("--dataset", required=True, metavar="SPEC", help="dataset spec (name or name:key=value,...)")
+    p.add_argument("--out", required=True, metavar="FILE", help="weight file to write (.safetensors)")
+    for flag, typ, help_ in (
+            ("n-train", int, "training images"), ("steps", int, "Adam steps"),
+            ("patch", int, "crop size, a multiple of 4 (--padding circular: the image size)"),
+            ("width", int, "U-Net width (channels at the finest scale)"), ("seed", int, "seed"),
+            ("batch", int, "crops per step"), ("lr", float, "peak learning rate"),
+            ("sigma-min", float, "smallest training sigma"), ("sigma-max", float, "largest training sigma"),
+            ("n-val", int, "validation images"), ("val-every", int, "validate every K steps"),
+            ("ckpt-every", int, "checkpoint every K steps"), ("warmup", float, "warm-up fraction of the steps"),
+            ("final-lr", float, "final learning rate, a fraction of --lr"),
+            ("clip", float, "gradient-norm clip (0: none)"), ("stop-at", int, "stop after this many steps (resumable)")):
+        key = flag.replace("-", "_")
+        p.add_argument(f"--{flag}", type=typ, default=d.get(key), help=f"{help_} (default %(default)s)")
+    p.add_argument("--device", default=d["device"], help="torch device (default %(default)s)")
+    p.add_argument("--sigma-sampling", choices=list(SIGMA_SAMPLERS), default=d["sigma_sampling"],
+                   help="law of the training sigma (default %(default)s)")
+    p.add_argument("--weighting", choices=list(LOSS_WEIGHTS), default=d["weighting"],
+                   help="per-image loss weight (default %(default)s)")
+    p.add_argument("--padding", choices=("zeros", "circular"), default=d["padding"],
+                   help="convolution padding; circular (periodic data) trains on whole images (default %(default)s)")
+    p.add_argument("--no-resume", dest="resume", action="store_false", help="ignore an existing checkpoint")
+    p.add_argument("--no-amp", dest="amp", action="store_false", default=None, help="no mixed precision on CUDA")
+    p.add_argument("--keep-checkpoint", action="store_true", help="keep the checkpoint after finishing")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=cmd_train)
+    return p
+
+
+def cmd_train(args):
+    """Run ``denoisebench train`` from parsed ``args``; return the exit code (ValueError on bad input)."""
+    names = ("n_train", "steps", "patch", "width", "seed", "device", "sigma_max", "batch", "lr", "sigma_min",
+             "sigma_sampling", "weighting", "padding", "n_val", "val_every", "ckpt_every", "warmup", "final_lr",
+             "clip", "amp", "keep_checkpoint", "stop_at", "resume")
+    result = train(args.dataset, out=args.out, progress=not args.quiet, **{k: getattr(args, k) for k in names})
+    state = "wrote" if result["finished"] else f"stopped at step {result['step']}; checkpoint kept for"
+    print(f"{state} {result['out']} (validation PSNR {result['val_psnr'] or float('nan'):.2f} dB, "
+          f"{result['seconds']:.0f} s)")
+    return 0

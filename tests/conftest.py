@@ -1,0 +1,26 @@
+"""Shared fixtures: ``backend`` runs a test on every array backend available here."""
+import numpy as np
+import pytest
+
+from denoisebench.testing import Backend, available_backends
+
+ALL_BACKENDS = [Backend("numpy"), Backend("strict"), Backend("torch", "cpu"), Backend("torch", "cuda"), Backend("cupy", "cuda")]
+AVAILABLE = {str(b) for b in available_backends()}
+
+
+def _param(b):
+    marks = [pytest.mark.gpu] if b.device == "cuda" else []
+    if str(b) not in AVAILABLE:
+        marks.append(pytest.mark.skip(reason=f"backend {b} not available here"))
+    return pytest.param(b, id=str(b), marks=marks)
+
+
+@pytest.fixture(params=[_param(b) for b in ALL_BACKENDS])
+def backend(request):
+    """A :class:`~denoisebench.testing.Backend` (numpy, strict, torch-cpu, torch-cuda, cupy-cuda)."""
+    return request.param
+
+
+@pytest.fixture(params=["float32", "float64"])
+def dtype(request):
+    return np.dtype(request.param)

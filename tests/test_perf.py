@@ -1,0 +1,190 @@
+"""``denoisebench perf``: timing helpers against known durations, a well-formed quick report."""
+import math
+import re
+import time
+
+import numpy as np
+import pytest
+
+from denoisebench.cli import main
+from denoisebench.perf import SIGMA, _label, median_seconds, noisy_batch, profile_line, run_perf
+
+QUICK_DENOISERS = ["identity", "wiener-oracle", "wavelet"]
+
+
+# -- timing helpers ---------------------------------------------------------------------------
+def test_median_seconds_of_known_sleeps():
+    """Calls sleeping 10, 30, 20 ms (after a 0.2 s warm-up that must not be timed): median ≈ 20 ms."""
+    durations = iter([0.2, 0.01, 0.03, 0.02])
+    seconds, out = median_seconds(lambda: time.sleep(next(durations)) or "done", repeats=3)
+    assert 0.019 <= seconds < 0.03 and out == "done"
+
+
+def test_median_seconds_stops_at_the_budget():
+    calls = []
+    median_seconds(lambda: calls.append(time.sleep(0.01)), repeats=50, budget=0.0)
+    assert len(calls) == 2  # the warm-up and one timed call
+
+
+def test_profile_line_names_where_the_time_goes():
+    def busy():
+        time.sleep(0.02)
+        return sum(range(1000))
+
+    top = profile_line(busy, top=2)
+    name, percent = re.match(r"(\S+) (\d+)%", top).groups()
+    assert name == "sleep" and int(percent) >= 90
+
+
+@pytest.mark.parametrize("key, label", [
+    (("~", 0, "<built-in method torch._C._fft.fft_rfftn>"), "fft_rfftn"),
+    (("~", 0, "<method 'sort' of 'numpy.ndarray' objects>"), "ndarray.sort"),
+    (("~", 0, "<built-in function sleep>"), "sleep"),
+    (("/x/denoisebench/denoisers/_shrink.py", 43, "_hard"), "_shrink._hard"),
+])
+def test_profile_labels(key, label):
+    assert _label(key) == label
+
+
+def test_noisy_batch_is_the_seeded_dataset_plus_sigma_noise():
+    from denoisebench import add_noise, make_dataset
+
+    x, y = noisy_batch("natural", 16, 3)
+    expected = make_dataset("natural", size=16).sample(3, 0)
+    np.testing.assert_array_equal(x, expected)
+    np.testing.assert_array_equal(y, add_noise(expected, SIGMA, 0))
+
+
+# -- the quick report -------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    out = tmp_path_factory.mktemp("perf") / "performance.md"
+    result = run_perf(quick=True, out=str(out), denoisers=QUICK_DENOISERS, command="denoisebench perf --quick")
+    return out, result["results"]
+
+
+def _tables(text):
+    """Every markdown table of ``text`` as a list of rows of cells (header first, separator dropped)."""
+    tables, current = [], []
+    for line in text.splitlines() + [""]:
+        if line.startswith("|"):
+            current.append([c.strip() for c in re.split(r"(?<!\\)\|", line.strip())[1:-1]])
+        elif current:
+            tables.append([r for r in current if not all(set(c) <= {"-"} for c in r)])
+            current = []
+    return tables
+
+
+def test_quick_report_is_well_formed(quick):
+    out, results = quick
+    text = out.read_text()
+    headings = ("# Performance on the CPU", "## Machine", "## Against the peers (issue 3)",
+                "## Throughput per denoiser", "## Sampler", "## Fourier-diagonal filter against the copy bandwidth")
+    for heading in headings:
+        assert heading in text
+    assert "`denoisebench perf --quick`" in text and "1.6×" in text and "Quick mode" in text
+    tables = _tables(text)
+    assert len(tables) == 4  # machine, peers, throughput, sampler
+    for table in tables:
+        assert len({len(row) for row in table}) == 1, f"ragged table {table[0]}"
+    throughput = next(t for t in tables if t[0][0] == "denoiser" and len(t[0]) > 2)
+    assert [row[0] for row in throughput[1:]] == [f"`{n}`" for n in QUICK_DENOISERS]
+    for row in throughput[1:]:
+        assert all(float(c.replace(",", "")) > 0 for c in row[1:3])  # images/s at both sizes
+    assert (out.parent / "gpu.md").read_text().count("Not measured yet") == 1
+
+
+def test_machine_is_described(quick):
+    _, results = quick
+    with open("/proc/cpuinfo") as f:
+        model = re.search(r"^model name\s*:\s*(.+)$", f.read(), re.M)
+    if model:
+        assert results["machine"]["CPU"] == model.group(1).strip()
+    assert results["machine"]["numpy"] == np.__version__
+    assert results["machine"]["logical cores"] >= 1
+
+
+def test_peer_ratios_are_the_measured_rates(quick):
+    _, results = quick
+    measured = [p for p in results["peers"] if "missing" not in p]
+    assert measured, "no peer measured"
+    for p in measured:
+        assert p["ratio"] == pytest.approx(p["ours"] / p["peer"], rel=1e-9)
+        assert p["ours"] > 0 and p["peer"] > 0
+
+
+def test_skimage_psnr_matches_an_independent_run(quick):
+    """The reported skimage PSNR is skimage's on the same seeded images, computed here directly."""
+    skimage_restoration = pytest.importorskip("skimage.restoration")
+    _, results = quick
+    row = next(p for p in results["peers"] if "BayesShrink" in p["comparison"] and "`wavelet`" in p["comparison"])
+    n, _, side, _ = row["shape"]
+    x, y = noisy_batch("natural", side, n)
+    levels = int(re.search(r"(\d+) levels", row["comparison"]).group(1))
+    out = np.stack([skimage_restoration.denoise_wavelet(im, sigma=SIGMA, wavelet="db4", mode="soft",
+                                                         method="BayesShrink", wavelet_levels=levels,
+                                                         rescale_sigma=False) for im in y[:, 0]])
+    mse = np.mean((out.astype(np.float64) - x[:, 0]) ** 2)
+    assert row["psnr_peer"] == pytest.approx(10 * math.log10(1 / mse), abs=1e-6)
+
+
+def test_fourier_efficiency_is_effective_over_copy_bandwidth(quick):
+    _, results = quick
+    f = results["fourier"]
+    n, _, h, w = f["shape"]
+    assert f["gbps"] == pytest.approx(2 * 4 * n * h * w * f["images_per_s"] / n / 1e9, rel=1e-9)
+    assert f["percent"] == pytest.approx(100 * f["gbps"] / results["bandwidth"], rel=1e-9)
+
+
+# -- command line -----------------------------------------------------------------------------
+@pytest.mark.parametrize("args, message", [
+    (["--backend", "nosuch"], "invalid choice"),
+    (["--denoisers", "nosuch"], "unknown denoiser 'nosuch'"),
+])
+def test_cli_errors_are_one_line(args, message, capsys, tmp_path):
+    assert main(["perf", "--quick", "--out", str(tmp_path / "p.md"), *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err
+    assert not (tmp_path / "p.md").exists()
+
+
+def test_cli_refuses_an_absent_gpu(capsys, tmp_path):
+    from denoisebench._array_api import backend_available
+
+    if backend_available("cupy"):
+        pytest.skip("cupy is available here")
+    assert main(["perf", "--quick", "--backend", "cupy", "--out", str(tmp_path / "g.md")]) == 2
+    assert "backend 'cupy' is not available here" in capsys.readouterr().err
+
+
+# -- on a GPU ---------------------------------------------------------------------------------
+def _gpu_backends():
+    from denoisebench._array_api import backend_available
+
+    return [pytest.param(b, d, marks=[pytest.mark.gpu, pytest.mark.skipif(not backend_available(b, d),
+                                                                             reason=f"{b} on {d} not available")])
+            for b, d in (("torch", "cuda"), ("cupy", None))]
+
+
+@pytest.mark.parametrize("backend, device", _gpu_backends())
+def test_quick_gpu_report(backend, device, tmp_path):
+    out = tmp_path / "gpu.md"
+    results = run_perf(backend, device, quick=True, out=str(out), denoisers=QUICK_DENOISERS + ["unet"])["results"]
+    text = out.read_text()
+    assert results["machine"]["GPU"] in text and "## U-Net inference with and without AMP" in text
+    assert results["bandwidth"] > 0 and 0 < results["fourier"]["percent"]
+    assert not (tmp_path / "performance.md").exists()
+
+
+def test_a_missing_peer_is_said_plainly(quick, monkeypatch):
+    """A peer package that is not importable gives a line saying so, not a crash or a silent gap."""
+    import denoisebench._perf_peers as peers
+    from denoisebench._perf_report import cpu_markdown
+
+    monkeypatch.setattr(peers, "COMPARISONS", {"curvelet": ("no_such_module_here", peers.curvelet_vs_udct)})
+    rows = peers.compare_all(quick=True)
+    assert rows == [{"comparison": "curvelet",
+                     "missing": "the `no_such_module_here` package is not importable here "
+                                "(pip install no_such_module_here): not measured"}]
+    text = cpu_markdown({**quick[1], "peers": rows})
+    assert "- curvelet: the `no_such_module_here` package is not importable here" in text
