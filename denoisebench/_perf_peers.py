@@ -5,8 +5,9 @@ looped per image with the same wavelet, levels and rule; ``wavelet-ti`` against
 ``cycle_spin(denoise_wavelet, max_shifts=3)`` (16 shifts); the curvelet frame's forward +
 inverse against the ``curvelets`` package's UDCT looped per image; our batched orthogonal
 transform against ``pywt.wavedec2``/``waverec2`` looped; and bm3d beside ``wavelet-ti``.
-Every timing is :func:`denoisebench.perf.median_seconds` (single process; peers run with one
-worker), all in float32 at σ = :data:`~denoisebench.perf.SIGMA` on the ``natural`` dataset.
+Ours and the peer are timed in alternation (:func:`denoisebench.perf.interleaved_seconds`, medians)
+in one process, the peers with one worker, all in float32 at σ = :data:`~denoisebench.perf.SIGMA`
+on the ``natural`` dataset.
 
 References
 ----------
@@ -24,7 +25,7 @@ import sys
 
 import numpy as np
 
-from .perf import SIGMA, _psnr, median_seconds, noisy_batch, profile_line
+from .perf import SIGMA, _psnr, interleaved_seconds, noisy_batch, profile_line
 
 __all__ = ["SHAPES", "RULES", "compare_all"]
 
@@ -46,8 +47,8 @@ def _looped(fn, y):
 
 def _versus(label, target, ours, peer, y, x=None, repeats=3, budget=20.0, note=""):
     """One row: ``ours()`` (batched) against ``peer`` looped over ``y``; PSNRs against ``x``."""
-    t_ours, out_ours = median_seconds(ours, repeats, budget)
-    t_peer, out_peer = median_seconds(_looped(peer, y), repeats, budget, warmup=lambda: peer(y[0, 0]))
+    (t_ours, out_ours), (t_peer, out_peer) = interleaved_seconds([ours, _looped(peer, y)], repeats, budget,
+                                                                 warmups=[ours, lambda: peer(y[0, 0])])
     n = y.shape[0]
     row = {"comparison": label, "shape": tuple(y.shape), "ours": n / t_ours, "peer": n / t_peer,
            "ratio": t_peer / t_ours, "target": target, "note": note, "profile": profile_line(ours)}

@@ -82,7 +82,9 @@ def _peers(r):
         profiles.append(f"- {p['comparison']}, {_shape(p['shape'])}: {p['profile']}")
     return ["## Against the peers (issue 3)", "",
             "Batched (ours) against the peer looped per image, same images (`natural`, σ = 0.1, float32), one "
-            "process, the peer with one worker. Ratio = peer seconds / our seconds for the same batch.", "",
+            "process, timed in alternation (ours, peer, ours, peer, …) so both see the same load; the peer with "
+            "one worker, ours on the threads stated under Machine. Ratio = peer seconds / our seconds for the "
+            "same batch (medians).", "",
             *_table(header, rows), "", *missing, *([""] if missing else []),
             "Where our time goes in each comparison (cProfile own time over 3 calls):", "", *profiles, ""]
 

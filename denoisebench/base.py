@@ -13,6 +13,7 @@ write only :meth:`_denoise`, which receives validated inputs.
 from __future__ import annotations
 
 from ._array_api import as_sigma, validate_batch
+from ._memory import chunk_size
 from ._params import ParamsMixin
 
 __all__ = ["Denoiser", "NotApplicableError", "NotFittedError"]
@@ -37,11 +38,16 @@ class Denoiser(ParamsMixin):
         True for oracle bounds that need the clean image (not denoisers).
     ``needs_dataset``
         True when the constructor takes the dataset whose optimum it uses.
+    ``memory_factor``
+        Working memory in multiples of the input's size; on a GPU, batches are
+        split into chunks that fit half the free memory (:mod:`denoisebench._memory`).
     """
 
     learns = False
     bound = False
     needs_dataset = False
+    #: Working memory in multiples of the input's bytes (batches are chunked to fit a GPU).
+    memory_factor = 16
 
     # -- learning -----------------------------------------------------------------
     def fit(self, x_clean):
@@ -77,10 +83,19 @@ class Denoiser(ParamsMixin):
         if not self.is_fitted():
             raise NotFittedError(f"{type(self).__name__} must be fit on clean images before use")
         if self.bound:
-            return self._denoise_oracle(y, sigma_b, xp, _validate_clean(clean, y))
-        if clean is not None:
+            clean = _validate_clean(clean, y)
+        elif clean is not None:
             raise TypeError(f"{type(self).__name__} is a denoiser, not an oracle bound: it takes no clean image")
-        return self._denoise(y, sigma_b, xp)
+        step = chunk_size(y, self.memory_factor)
+        if step >= y.shape[0]:
+            return self._dispatch(y, sigma_b, xp, clean)
+        parts = [self._dispatch(y[i : i + step, ...], sigma_b[i : i + step, ...], xp,
+                                None if clean is None else clean[i : i + step, ...])
+                 for i in range(0, y.shape[0], step)]
+        return xp.concat(parts, axis=0)
+
+    def _dispatch(self, y, sigma, xp, clean):
+        return self._denoise(y, sigma, xp) if clean is None else self._denoise_oracle(y, sigma, xp, clean)
 
     denoise = __call__
 

@@ -7,9 +7,11 @@ traceback, and is found before anything is computed.
 from __future__ import annotations
 
 import argparse
+import importlib
 import inspect
 import json
 import math
+import os
 import sys
 
 from .registry import SpecError
@@ -17,6 +19,15 @@ from .registry import SpecError
 __all__ = ["build_parser", "main"]
 
 PROG = "denoisebench"
+#: Sub-commands defined beside the code they drive: (module, function adding the sub-parser).
+#: Each sets ``handler`` on its parser; user errors are raised as ValueError / SpecError.
+EXTENSIONS = (
+    (".perf", "add_perf_command"),
+    (".decay", "add_decay_command"),
+    ("._sample_cmd", "add_sample_command"),
+    (".train", "add_train_command"),
+    (".analysis", "add_analyze_command"),
+)
 DEFAULT_OUT = "reports/latest"
 
 
@@ -73,7 +84,7 @@ def build_parser():
     from .bench import BACKENDS, DEFAULT_SIZE, DEFAULTS
 
     parser = _Parser(prog=PROG, description="Benchmark image denoisers against the optimum, across noise levels σ.")
-    sub = parser.add_subparsers(dest="command", metavar="{run,report,list,perf}", required=True)
+    sub = parser.add_subparsers(dest="command", metavar="{" + ",".join(["run", "report", "list"] + [a.split("_")[1] for _, a in EXTENSIONS]) + "}", required=True)
 
     run = sub.add_parser("run", help="evaluate datasets × denoisers × σ; write results into DIR",
                          description="Evaluate the grid datasets × denoisers × σ on n seeded test images. "
@@ -110,9 +121,8 @@ def build_parser():
 
     sub.add_parser("list", help="list datasets and denoisers with their parameters",
                    description="List the registered datasets and the available denoisers with their parameters.")
-    from .perf import add_perf_command
-
-    add_perf_command(sub)
+    for module, adder in EXTENSIONS:
+        getattr(importlib.import_module(module, __package__), adder)(sub)
     return parser
 
 
@@ -191,7 +201,7 @@ def _cmd_list(args):
     return 0
 
 
-COMMANDS = {"run": _cmd_run, "report": _cmd_report, "list": _cmd_list, "perf": lambda args: args.handler(args)}
+COMMANDS = {"run": _cmd_run, "report": _cmd_report, "list": _cmd_list}
 
 
 def _fail(message):
@@ -203,8 +213,11 @@ def main(argv=None):
     """Entry point of the ``denoisebench`` console script; returns the exit code."""
     try:
         args = build_parser().parse_args(argv)
-        return COMMANDS[args.command](args)
-    except (UsageError, SpecError, FileNotFoundError) as exc:
+        handler = COMMANDS.get(args.command) or args.handler
+        return handler(args)
+    except (UsageError, SpecError, FileNotFoundError, ValueError) as exc:
+        if os.environ.get("DENOISEBENCH_DEBUG"):
+            raise
         return _fail(exc)
     except SystemExit as exc:  # --help
         return exc.code

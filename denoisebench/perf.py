@@ -8,7 +8,8 @@ to run.  On the CPU the run writes ``reports/performance.md`` (throughput, the p
 comparisons, a sampler, where the time goes); with ``--device cuda`` it writes
 ``reports/gpu.md`` (throughput, a Fourier-diagonal filter against the measured copy
 bandwidth, U-Net inference with and without AMP, the sampler).  Peers and the report
-layout live in :mod:`denoisebench._perf_peers` and :mod:`denoisebench._perf_report`.
+layout live in :mod:`denoisebench._perf_peers` and :mod:`denoisebench._perf_report`, the machine's
+description and thread limits in :mod:`denoisebench._perf_machine`.
 
 References
 ----------
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import cProfile
 import os
-import platform
 import pstats
 import re
 import sys
@@ -29,6 +29,7 @@ from datetime import datetime, timezone
 import numpy as np
 
 from ._array_api import from_numpy, synchronize, to_numpy
+from ._perf_machine import limit_threads, machine, on_gpu
 from .base import NotApplicableError
 from .metrics import mse_per_image, psnr
 
@@ -47,22 +48,33 @@ MODES = {
 
 
 # -- timing -----------------------------------------------------------------------------------
-def median_seconds(fn, repeats=5, budget=float("inf"), warmup=None):
-    """``(median seconds of fn(), last result)`` over ``repeats`` calls after one untimed warm-up.
+def interleaved_seconds(fns, repeats=5, budget=float("inf"), warmups=None):
+    """``[(median seconds, last result) for each of fns]``, the calls interleaved: each round
+    times ``fns[0]()``, ``fns[1]()``, … once, so a ratio of two medians compares timings taken
+    under the same load (this machine's speed drifts within a run too).
 
-    ``warmup`` (default ``fn``) is called first; timing stops early once the timed calls have
-    used ``budget`` seconds (one call at least).  Device work is synchronised inside each timing.
+    Each ``warmups[i]`` (default ``fns[i]``) is called once untimed first; rounds stop early once
+    the timed calls have used ``budget`` seconds (one round at least).  Device work is
+    synchronised inside each timing.
     """
-    synchronize((warmup or fn)())
-    times, out = [], None
+    for fn, warm in zip(fns, warmups or [None] * len(fns)):
+        synchronize((warm or fn)())
+    times, outs = [[] for _ in fns], [None] * len(fns)
     for _ in range(max(1, int(repeats))):
-        start = time.perf_counter()
-        out = fn()
-        synchronize(out)
-        times.append(time.perf_counter() - start)
-        if sum(times) > budget:
+        for i, fn in enumerate(fns):
+            start = time.perf_counter()
+            outs[i] = fn()
+            synchronize(outs[i])
+            times[i].append(time.perf_counter() - start)
+        if sum(map(sum, times)) > budget:
             break
-    return float(np.median(times)), out
+    return [(float(np.median(t)), out) for t, out in zip(times, outs)]
+
+
+def median_seconds(fn, repeats=5, budget=float("inf"), warmup=None):
+    """``(median seconds of fn(), last result)`` over ``repeats`` calls after one untimed warm-up
+    (``warmup``, default ``fn``); see :func:`interleaved_seconds`."""
+    return interleaved_seconds([fn], repeats, budget, [warmup])[0]
 
 
 def _label(key):
@@ -215,66 +227,8 @@ def unet_amp(sizes, backend, device, repeats=5, budget=20.0):
     return rows
 
 
-# -- machine and run ---------------------------------------------------------------------------
-def _cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            found = re.search(r"^model name\s*:\s*(.+)$", f.read(), re.M)
-        return found.group(1).strip() if found else platform.processor() or "unknown"
-    except OSError:
-        return platform.processor() or "unknown"
-
-
-def _gpu_name(backend, device):
-    if backend == "torch":
-        import torch
-
-        return torch.cuda.get_device_name(torch.device(device))
-    import cupy
-
-    props = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)
-    return props["name"].decode() if isinstance(props["name"], bytes) else str(props["name"])
-
-
-#: Packages whose versions the report states: distribution name → module name.
-_VERSIONS = {"torch": "torch", "scipy": "scipy", "PyWavelets": "pywt", "scikit-image": "skimage",
-             "curvelets": "curvelets", "bm3d": "bm3d", "cupy": "cupy"}
-
-
-def _version(dist, module):
-    """The installed distribution's version (module ``__version__`` can lag: PyWavelets 1.9 says 1.8)."""
-    from importlib import metadata
-
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        try:
-            return __import__(module).__version__
-        except ImportError:
-            return None
-
-
-def machine(backend="numpy", device=None):
-    """The machine and software the numbers come from (CPU model, cores, versions; GPU name)."""
-    info = {"CPU": _cpu_model(), "logical cores": os.cpu_count(),
-            "cores usable by this process": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "?",
-            "python": platform.python_version(), "numpy": np.__version__, "platform": platform.platform()}
-    for dist, module in _VERSIONS.items():
-        version = _version(dist, module)
-        if version:
-            info[dist] = version
-    if "torch" in info:
-        info["torch threads"] = __import__("torch").get_num_threads()
-    if _on_gpu(device, backend):
-        info["GPU"] = _gpu_name(backend, device)
-    return info
-
-
-def _on_gpu(device, backend):
-    return backend == "cupy" or str(device or "cpu").startswith("cuda")
-
-
-def run_perf(backend="numpy", device=None, quick=False, out=None, denoisers=None, command=None):
+# -- run ---------------------------------------------------------------------------------------
+def run_perf(backend="numpy", device=None, quick=False, out=None, denoisers=None, command=None, threads=1):
     """Measure and write the report; returns ``{"path": ..., "results": ...}``.
 
     Parameters
@@ -289,17 +243,26 @@ def run_perf(backend="numpy", device=None, quick=False, out=None, denoisers=None
         Default: every available denoiser but the heavy ones (bm3d is timed among the peers).
     command : str, optional
         The command line to state in the report.
+    threads : int or None
+        Compute threads (BLAS, OpenMP, torch) during the run; default 1, as the peers, which loop
+        on one core; ``None`` or 0: the libraries' defaults.  On a shared machine, several BLAS
+        threads per batched product can be much slower than one (they wait on each other).
     """
+    with limit_threads(threads):
+        return _run_perf(backend, device, quick, out, denoisers, command)
+
+
+def _run_perf(backend, device, quick, out, denoisers, command):
     from . import _perf_peers, _perf_report
     from .bench import default_denoisers
 
-    gpu = _on_gpu(device, backend)
+    gpu = on_gpu(device, backend)
     mode = MODES["quick" if quick else "gpu" if gpu else "full"]
     out = out or os.path.join("reports", "gpu.md" if gpu else "performance.md")
     names = list(denoisers or default_denoisers())
     reps, budget, sizes = mode["repeats"], mode["budget"], mode["sizes"]
     started = datetime.now(timezone.utc)
-    results = {"machine": machine(backend, device), "backend": backend, "device": device or "cpu", "sizes": sizes,
+    results = {"machine": machine(backend, device), "backend": backend, "device": device or ("cuda" if backend == "cupy" else "cpu"), "sizes": sizes,
                "quick": quick, "command": command or f"denoisebench perf --backend {backend}",
                "started": started.isoformat(timespec="seconds")}
     results["throughput"] = throughput(names, sizes, backend, device, reps, budget)
@@ -351,6 +314,9 @@ def add_perf_command(subparsers):
                    help="report file (default reports/performance.md, or reports/gpu.md on a GPU)")
     p.add_argument("--quick", action="store_true", help="tiny sizes, 2 repeats: checks the pipeline, not the speed")
     p.add_argument("--denoisers", nargs="+", metavar="NAME", help="denoisers to time (default: all but the heavy ones)")
+    p.add_argument("--threads", type=int, default=1, metavar="N",
+                   help="compute threads (BLAS, OpenMP, torch) during the run; default 1, as the single-threaded "
+                   "peers; 0: the libraries' defaults")
     p.set_defaults(handler=cmd_perf)
     return p
 
@@ -366,8 +332,11 @@ def cmd_perf(args):
         raise SpecError(f"unknown denoiser {unknown[0]!r}; valid: {', '.join(list_denoisers())}")
     parts = ["denoisebench perf", f"--backend {args.backend}", args.device and f"--device {args.device}",
              args.quick and "--quick", args.out and f"--out {args.out}",
+             args.threads != 1 and f"--threads {args.threads}",
              args.denoisers and "--denoisers " + " ".join(args.denoisers)]
+    if args.threads < 0:
+        raise SpecError(f"--threads must be >= 0; got {args.threads}")
     result = run_perf(args.backend, args.device, args.quick, args.out, args.denoisers,
-                      command=" ".join(p for p in parts if p))
+                      command=" ".join(p for p in parts if p), threads=args.threads)
     print(f"wrote {result['path']}", file=sys.stdout)
     return 0

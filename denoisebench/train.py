@@ -14,7 +14,9 @@ Recipe (../shared/THEORY.md §7, §12)
 - Loss: per-image MSE weighted by EDM's ``λ(σ) = (σ² + σ_d²)/(σ σ_d)²``, σ_d the training pixels'
   std: each example's error is normalised by what a good denoiser can reach at its σ (≈ σ² when
   σ ≪ σ_d, ≈ σ_d² when σ ≫ σ_d), so the small σ — where an unweighted loss gives no gradient and
-  THEORY.md §12 measured a +5.9 dB gap — count as much as the large ones.
+  THEORY.md §12 measured a +5.9 dB gap — count as much as the large ones.  Measured here
+  (``gaussian``, width 32, 5000 steps, whole images): gap to the MMSE at σ = 0.01 of +0.52 dB with
+  this weighting against +5.67 dB unweighted.
 - Adam, linear warm-up then cosine decay to ``final_lr · lr``; gradient-norm clipping.
 - Checkpoints (safetensors, no pickle; :mod:`denoisebench.weights_io`) every ``ckpt_every`` steps and
   at the end, written atomically.  Every random draw of step ``t`` comes from a generator seeded by
@@ -62,7 +64,7 @@ LOSS_WEIGHTS = {
     "none": lambda s, sd: s * 0 + 1.0,
 }
 
-DEFAULTS = {"n_train": 2048, "steps": 4000, "patch": 32, "width": 32, "seed": 0, "device": "cpu",
+DEFAULTS = {"n_train": 2048, "steps": 5000, "patch": 32, "width": 32, "seed": 0, "device": "cpu",
             "sigma_max": 1.0, "batch": 32, "lr": 1e-3, "sigma_min": 0.005, "sigma_sampling": "log-uniform",
             "weighting": "edm", "padding": "zeros", "n_val": 16, "val_every": 250, "ckpt_every": 250,
             "warmup": 0.02, "final_lr": 0.01, "clip": 1.0}
@@ -189,7 +191,7 @@ def _resume(path, model, opt, config):
     return state["step"], state["training"].get("result", {})
 
 
-def train(dataset_spec, n_train=2048, steps=4000, patch=32, width=32, seed=0, device="cpu", out=None,
+def train(dataset_spec, n_train=2048, steps=5000, patch=32, width=32, seed=0, device="cpu", out=None,
           sigma_max=1.0, batch=32, lr=1e-3, resume=True, progress=True, *, sigma_min=0.005,
           sigma_sampling="log-uniform", weighting="edm", padding="zeros", n_val=16, val_every=250,
           ckpt_every=250, warmup=0.02, final_lr=0.01, clip=1.0, amp=None, checkpoint=None,

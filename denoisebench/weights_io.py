@@ -58,7 +58,7 @@ def _digest(tensors):
         t = tensors[name].detach().cpu().contiguous()
         h.update(name.encode())
         h.update(str(tuple(t.shape)).encode() + str(t.dtype).encode())
-        h.update(t.reshape(-1).view(-1).numpy().tobytes() if t.numel() else b"")
+        h.update(t.reshape(-1).numpy().tobytes())
     return h.hexdigest()
 
 
@@ -76,6 +76,7 @@ def _write(path, tensors, kind, architecture, training, extra=None):
     os.close(fd)
     try:
         save_file(tensors, tmp, metadata=metadata)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; weight files are data to share (package data)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -189,6 +190,10 @@ def _open(path, kinds, architecture=None):
         diff = {k: (model.hparams.get(k), architecture.get(k)) for k in set(model.hparams) | set(architecture)
                 if model.hparams.get(k) != architecture.get(k)}
         raise ValueError(f"{path}: architecture mismatch (file, expected): {diff}")
+    allowed = ("model.",) if metadata["kind"] == "weights" else ("model.", "optim.")
+    stray = sorted(k for k in tensors if not k.startswith(allowed))
+    if stray:
+        raise ValueError(f"{path}: unexpected tensor {stray[0]} in a {metadata['kind']!r} file")
     state = _check_tensors(path, tensors, model)
     model.load_state_dict(state)
     return model.eval(), meta, tensors
@@ -227,8 +232,12 @@ def load_checkpoint(path, model, optimizer):
     if not isinstance(groups, list) or sum(len(g.get("params", [])) for g in groups) != n_params:
         raise ValueError(f"{path}: optimizer state does not match the model's {n_params} parameters")
     state = {}
-    for i in range(n_params):
+    for i, param in enumerate(model.parameters()):
         keys = {k.split(".", 2)[2]: v for k, v in tensors.items() if k.startswith(f"optim.{i}.")}
+        for key in ("exp_avg", "exp_avg_sq"):
+            if key in keys and tuple(keys[key].shape) != tuple(param.shape):
+                raise ValueError(f"{path}: tensor optim.{i}.{key} has shape {tuple(keys[key].shape)}, "
+                                 f"parameter {i} has {tuple(param.shape)}")
         if keys:
             state[i] = keys
     try:

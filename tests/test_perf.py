@@ -188,3 +188,30 @@ def test_a_missing_peer_is_said_plainly(quick, monkeypatch):
                                 "(pip install no_such_module_here): not measured"}]
     text = cpu_markdown({**quick[1], "peers": rows})
     assert "- curvelet: the `no_such_module_here` package is not importable here" in text
+
+
+def test_limit_threads_sets_and_restores_the_pools():
+    torch = pytest.importorskip("torch")
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from denoisebench._perf_machine import limit_threads
+
+    before = torch.get_num_threads(), [p["num_threads"] for p in threadpoolctl.threadpool_info()]
+    with limit_threads(1):
+        assert torch.get_num_threads() == 1
+        assert all(p["num_threads"] == 1 for p in threadpoolctl.threadpool_info())
+    assert (torch.get_num_threads(), [p["num_threads"] for p in threadpoolctl.threadpool_info()]) == before
+
+
+def test_the_report_states_the_threads_used(quick):
+    out, results = quick
+    assert results["machine"]["torch threads"] == 1
+    assert "BLAS/OpenMP threads" in results["machine"]
+
+
+def test_interleaved_timings_alternate():
+    from denoisebench.perf import interleaved_seconds
+
+    order = []
+    (ta, a), (tb, b) = interleaved_seconds([lambda: order.append("a") or "A", lambda: order.append("b") or "B"],
+                                           repeats=3, warmups=[lambda: order.append("wa"), None])
+    assert order == ["wa", "b", "a", "b", "a", "b", "a", "b"] and (a, b) == ("A", "B")

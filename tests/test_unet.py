@@ -265,6 +265,8 @@ CORRUPTIONS = {
                      "unexpected tensor model.extra"),
     "wrong shape": (lambda p: _rewrite(p, tensors=_widen), "model.out.weight has shape"),
     "non-finite": (lambda p: _rewrite(p, tensors=_nan), "NaN"),
+    "optimizer state in a weights file": (lambda p: _rewrite(p, tensors=lambda t: {**t, "optim.0.exp_avg": torch.ones(1)}),
+                                          "unexpected tensor optim.0.exp_avg in a 'weights' file"),
     "a checkpoint as weights is fine, not the reverse": (None, "a 'weights' file, expected 'checkpoint'"),
 }
 
@@ -283,6 +285,17 @@ def test_bad_weight_files_are_refused_with_a_clear_error(name, tmp_path, tiny_un
         weights_io.load_weights(path)
     with pytest.raises(ValueError):  # and the denoiser says the same
         db.make_denoiser("unet", weights=path)(np.zeros((1, 1, 8, 8)), 0.1)
+
+
+def test_checkpoint_with_a_misshapen_optimizer_state_is_refused(tmp_path):
+    model = random_unet(seed=4).train()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    (model(torch.randn(2, 1, 8, 8)) ** 2).mean().backward()
+    opt.step()
+    path = weights_io.save_checkpoint(str(tmp_path / "c.safetensors"), model, opt, 1, {"dataset": "gaussian"})
+    _rewrite(path, tensors=lambda t: {**t, "optim.0.exp_avg": torch.zeros(3)})
+    with pytest.raises(ValueError, match="optim.0.exp_avg has shape"):
+        weights_io.load_checkpoint(path, model, torch.optim.Adam(model.parameters()))
 
 
 def test_architecture_mismatch_is_named(tmp_path, tiny_unet):

@@ -1,12 +1,22 @@
-"""Denoiser families; importing this package registers them."""
-from ._curvelet import Curvelet, CurveletOracle
-from ._external import BM3D, SkimageWavelet
-from ._identity import Identity
-from ._mixture import StationaryMixturePosterior
-from ._wiener import OptimalDenoiser, Wiener, WienerOracle
-from ._wavelet import Wavelet, WaveletTI
-from ._oracle import OracleFourier, OracleWavelet, oracle_risks
-from ._unet import UNet
+"""Denoiser families; importing this package registers them.
 
-__all__ = ["BM3D", "Curvelet", "CurveletOracle", "SkimageWavelet", "Identity", "OptimalDenoiser", "StationaryMixturePosterior", "Wiener", "WienerOracle",
-           "Wavelet", "WaveletTI", "OracleFourier", "OracleWavelet", "oracle_risks", "UNet"]
+The import order is the registry's order, hence the order of ``list_denoisers()``, of the
+default grid and of the tables: baselines and optima, harmonic analysis, its oracle bounds,
+external peers, learned networks.
+"""
+# isort: off
+from ._identity import Identity
+from ._wiener import OptimalDenoiser, Wiener, WienerOracle
+from ._mixture import StationaryMixturePosterior
+from ._wavelet import Wavelet, WaveletTI
+from ._curvelet import Curvelet, CurveletOracle
+from ._oracle import OracleFourier, OracleWavelet, oracle_risks
+from ._external import BM3D, SkimageWavelet
+from ._unet import UNet
+# isort: on
+
+__all__ = [
+    "BM3D", "Curvelet", "CurveletOracle", "Identity", "OptimalDenoiser", "OracleFourier", "OracleWavelet",
+    "SkimageWavelet", "StationaryMixturePosterior", "UNet", "Wavelet", "WaveletTI", "Wiener", "WienerOracle",
+    "oracle_risks",
+]
