@@ -39,7 +39,8 @@ BACKENDS = ("numpy", "torch", "cupy", "strict")
 DTYPES = ("float32", "float64")
 
 #: Default run settings.  ``size=None``: the spec's own ``size``, else :data:`DEFAULT_SIZE`.
-DEFAULTS = {"n": 64, "seed": 0, "size": None, "backend": "numpy", "device": None, "n_train": 256, "dtype": "float32"}
+DEFAULTS = {"n": 64, "seed": 0, "size": None, "backend": "numpy", "device": None, "n_train": 256, "dtype": "float32",
+            "sure": 0}
 #: Image size of datasets whose spec gives none, when the run sets none.
 DEFAULT_SIZE = 64
 
@@ -61,7 +62,8 @@ class Cell:
 
     ``dataset`` and ``denoiser`` are canonical spec strings (see :func:`canonical_spec`);
     ``size`` is the effective image size as text (``'64'``, ``'37x31'``; ``''`` for a
-    dataset without a size); ``n_train`` is 0 for denoisers that do not learn.
+    dataset without a size); ``n_train`` is 0 for denoisers that do not learn; ``sure`` is
+    the number of Hutchinson probes of the SURE estimate (0: none; bounds get none).
     """
 
     dataset: str
@@ -74,6 +76,7 @@ class Cell:
     device: str
     dtype: str = "float32"
     n_train: int = 0
+    sure: int = 0
 
     def key(self):
         """The store key of this cell (a tuple in :data:`denoisebench.store.KEY` order)."""
@@ -179,6 +182,19 @@ def _metrics(x, x_hat, sigma, optimal_mse):
     }
 
 
+def _sure(d, y, cell):
+    """SURE of the batch (no clean image): mean of per-image estimates and its standard error.
+
+    Computed on the host copy of ``y`` (numpy); the divergence by the denoiser's autograd hook
+    when it has one, else finite differences (:func:`denoisebench.analysis.sure`).
+    """
+    from .analysis import sure
+
+    estimate = sure(d, y, cell.sigma, probes=cell.sure, seed=cell.seed)
+    mean, se = mean_and_stderr(estimate.value)
+    return mean, None if math.isnan(se) else se
+
+
 def _not_applicable(row, exc):
     return {**row, "status": "not_applicable", "reason": str(exc), "finished_at": _now()}
 
@@ -191,7 +207,8 @@ def evaluate_cell(cell):
     """
     row = {
         **dataclasses.asdict(cell),
-        **dict.fromkeys(("mse", "mse_stderr", "psnr", "gain_db", "gap_db", "seconds", "reason")),
+        **dict.fromkeys(("mse", "mse_stderr", "psnr", "gain_db", "gap_db", "seconds", "reason", "sure_mse",
+                         "sure_stderr")),
         "status": "done",
         "bound": bool(denoiser_class(parse_spec(cell.denoiser)[0]).bound),
         "started_at": _now(),
@@ -206,6 +223,8 @@ def evaluate_cell(cell):
     except NotApplicableError as exc:
         return _not_applicable(row, exc)
     row.update(_metrics(x, x_hat, cell.sigma, row["optimal_mse"]))
+    if cell.sure:
+        row["sure_mse"], row["sure_stderr"] = _sure(d, y, cell)
     row["finished_at"] = _now()
     return row
 
@@ -406,8 +425,9 @@ def _int_at_least(value, lo):
     return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= lo
 
 
-def _check_settings(sigmas, n, seed, n_train, dtype):
+def _check_settings(sigmas, n, seed, n_train, dtype, sure=0):
     checks = [
+        (_int_at_least(sure, 0), f"sure must be a number of probes >= 0; got {sure!r}"),
         (len(sigmas) > 0, "no noise level given"),
         (all(math.isfinite(s) and s > 0 for s in sigmas), f"every sigma must be a finite number > 0; got {list(sigmas)}"),
         (_int_at_least(n, 1), f"n must be an integer >= 1; got {n!r}"),
@@ -443,14 +463,15 @@ def plan(datasets=None, denoisers=None, sigmas=None, **settings):
         raise TypeError(f"unknown settings {unknown}; valid: {sorted(DEFAULTS)}")
     s = {**DEFAULTS, **settings}
     sigmas = default_sigmas() if sigmas is None else _as_floats(sigmas)
-    _check_settings(sigmas, s["n"], s["seed"], s["n_train"], s["dtype"])
+    _check_settings(sigmas, s["n"], s["seed"], s["n_train"], s["dtype"], s["sure"])
     s.update(n=int(s["n"]), seed=int(s["seed"]), n_train=int(s["n_train"]))
     device = resolve_backend(s["backend"], s["device"])
     resolved_dn = [resolve_denoiser(d) for d in (denoisers or default_denoisers())]
     resolved_ds = [resolve_dataset(d, s["size"], s["seed"]) for d in (datasets or list_datasets())]
     cells = [
         Cell(dataset=ds, denoiser=dn, sigma=sigma, n=s["n"], seed=s["seed"], size=size,
-             backend=s["backend"], device=device, dtype=s["dtype"], n_train=s["n_train"] if cls.learns else 0)
+             backend=s["backend"], device=device, dtype=s["dtype"], n_train=s["n_train"] if cls.learns else 0,
+             sure=0 if cls.bound else int(s["sure"]))
         for ds, size in resolved_ds
         for dn, cls in resolved_dn
         for sigma in sigmas

@@ -106,6 +106,9 @@ def build_parser():
                      help="clean training images for denoisers that learn (default %(default)s)")
     run.add_argument("--out", default=DEFAULT_OUT, metavar="DIR", help="output directory (default %(default)s)")
     run.add_argument("--json", action="store_true", help="print the grid's rows to stdout as JSON")
+    run.add_argument("--sure", type=_int_at_least(1), nargs="?", const=8, default=0, metavar="PROBES",
+                     help="add sure_mse: Stein's unbiased MSE estimate without the clean image "
+                     "(divergence by Hutchinson with PROBES probes per image, default 8)")
     run.add_argument("--executor", choices=("serial", "process", "dask"), default="serial",
                      help="where cells run: this process, a local process pool, or a Dask cluster "
                      "(a LocalCluster unless --scheduler is given); the driver commits each cell (default %(default)s)")
@@ -142,7 +145,7 @@ def _cmd_run(args):
     from .store import KEY, Store
 
     cells = plan(args.datasets, args.denoisers, args.sigmas, n=args.n, seed=args.seed, size=args.size,
-                 backend=args.backend, device=args.device, n_train=args.n_train)
+                 backend=args.backend, device=args.device, n_train=args.n_train, sure=args.sure)
     try:
         executor = make_executor(args.executor, args.scheduler, args.workers)
         with Store(args.out) as store, executor as pool:

@@ -22,6 +22,7 @@ __all__ = ["CSV_COLUMNS", "csv_text", "json_rows", "plot_mse", "table_markdown",
 CSV_COLUMNS = (
     "dataset", "denoiser", "sigma", "n", "seed", "size", "mse", "mse_stderr", "psnr", "gain_db",
     "optimal_mse", "optimal_stderr", "gap_db", "slope", "seconds", "backend", "device", "dtype", "bound", "n_train",
+    "sure", "sure_mse", "sure_stderr",
 )
 GROUP = ("dataset", "n", "seed", "size", "backend", "device", "dtype")
 FILES = {"csv": "results.csv", "table": "table.md", "plot": "mse_vs_sigma.png"}
@@ -149,6 +150,20 @@ def _gap_table(series, sigmas):
     return _md_table(header, body)
 
 
+def _sure_cell(r):
+    if r is None or r.get("sure_mse") is None or not r["sure_mse"] > 0:
+        return "—"
+    err = 10 * math.log10(1 + (r["sure_stderr"] or 0.0) / r["sure_mse"])
+    return f"{10 * math.log10(r['sure_mse'] / r['mse']):+.2f} ± {err:.2f}"
+
+
+def _sure_table(series, sigmas):
+    header = ["denoiser"] + [f"σ={s:g}" for s in sigmas]
+    body = [[label] + [_sure_cell(by_sigma.get(s)) for s in sigmas] for label, by_sigma in series.items()
+            if any(r.get("sure_mse") is not None for r in by_sigma.values())]
+    return _md_table(header, body)
+
+
 def _group_markdown(key, rows):
     done = _done(rows)
     sigmas = sorted({r["sigma"] for r in rows})
@@ -164,6 +179,9 @@ def _group_markdown(key, rows):
         note = " The optimum's MMSE is a Monte Carlo estimate." if mc else ""
         parts += [f"Gap to the optimum (dB, 10·log10(MSE/MMSE); 0 is optimal).{note}", "",
                   _gap_table(series, sigmas), ""]
+    if any(r.get("sure_mse") is not None for r in done):
+        parts += ["SURE (Stein's unbiased risk estimate, no clean image) against the true MSE: "
+                  "10·log10(SURE/MSE) in dB, ± its standard error in dB.", "", _sure_table(series, sigmas), ""]
     skipped = sorted({r["denoiser"] for r in rows if r["status"] == "not_applicable"} - {r["denoiser"] for r in done})
     if skipped:
         parts += [f"Not applicable here: {', '.join(skipped)}.", ""]

@@ -19,7 +19,7 @@ __all__ = ["COLUMNS", "KEY", "STORE_NAME", "Store", "store_path"]
 STORE_NAME = "results.sqlite"
 
 #: Columns identifying a cell (its settings); one row per distinct key.
-KEY = ("dataset", "denoiser", "sigma", "n", "seed", "size", "backend", "device", "dtype", "n_train")
+KEY = ("dataset", "denoiser", "sigma", "n", "seed", "size", "backend", "device", "dtype", "n_train", "sure")
 
 #: Every stored column and its SQLite type, in the order of results.csv then the bookkeeping.
 COLUMNS = {
@@ -42,6 +42,9 @@ COLUMNS = {
     "dtype": "TEXT NOT NULL",
     "bound": "INTEGER NOT NULL",
     "n_train": "INTEGER NOT NULL",
+    "sure": "INTEGER NOT NULL",  # Hutchinson probes of the SURE estimate; 0: not computed
+    "sure_mse": "REAL",
+    "sure_stderr": "REAL",
     "status": "TEXT NOT NULL",  # 'done' or 'not_applicable'
     "reason": "TEXT",  # why a cell is not applicable
     "started_at": "TEXT",
@@ -49,7 +52,7 @@ COLUMNS = {
 }
 
 _BOOL_COLUMNS = ("bound",)
-_SCHEMA_VERSION = 1
+_SCHEMA_VERSION = 2
 
 
 def store_path(directory):
@@ -100,7 +103,8 @@ class Store:
             self._conn.execute(_create_sql())
             version = self._conn.execute("PRAGMA user_version").fetchone()[0]
             if version not in (0, _SCHEMA_VERSION):
-                raise RuntimeError(f"{self.path}: store schema {version}, expected {_SCHEMA_VERSION}")
+                raise ValueError(f"{self.path}: store schema {version}, expected {_SCHEMA_VERSION} "
+                                 "(written by another denoisebench version): use another --out")
             self._conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
 
     # -- writing ----------------------------------------------------------------

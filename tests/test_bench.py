@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import denoisebench as db
 from denoisebench import Denoiser, NotApplicableError, registry
 from denoisebench.bench import clear_caches, default_sigmas, evaluate_cell, plan, run_grid
 from denoisebench.cli import main
@@ -292,3 +293,35 @@ def test_resume_after_sigkill_recomputes_nothing_and_loses_nothing(tmp_path):
     assert sorted(rerun) == sorted(set(SLOW_SIGMAS) - finished_before)  # and each missing one once
     csv_lines = Path(out, "results.csv").read_text().splitlines()
     assert len(csv_lines) == 1 + 2 * len(SLOW_SIGMAS)
+
+
+def test_sure_column_agrees_with_the_true_mse():
+    """``--sure``: Stein's estimate, computed without the clean image, matches the measured MSE
+    within the standard error of the paired per-image difference (computed here independently)."""
+    from denoisebench.analysis import sure
+    from denoisebench.bench import evaluate_cell, plan
+
+    n = 24
+    ds = db.make_dataset("gaussian", size=24)
+    x = ds.sample(n, seed=0)
+    cells = plan(["gaussian:size=24"], ["wiener-oracle", "wavelet:mode=soft,threshold=sure", "oracle-wavelet"],
+                 [0.05, 0.2], n=n, sure=8)
+    for cell in cells:
+        row = evaluate_cell(cell)
+        if row["bound"]:
+            assert cell.sure == 0 and row["sure_mse"] is None  # bounds see the clean image: no SURE
+            continue
+        d = db.make_denoiser(cell.denoiser, **({"dataset": ds} if d_needs(cell) else {}))
+        y = db.add_noise(x, cell.sigma, seed=0)
+        per_image_mse = np.mean((d(y, cell.sigma).astype(np.float64) - x) ** 2, axis=(1, 2, 3))
+        per_image_sure = sure(d, y, cell.sigma, probes=8, seed=0).value
+        assert row["mse"] == pytest.approx(per_image_mse.mean(), rel=1e-6)
+        assert row["sure_mse"] == pytest.approx(per_image_sure.mean(), rel=1e-6)
+        paired_se = np.std(per_image_sure - per_image_mse, ddof=1) / np.sqrt(n)
+        assert abs(row["sure_mse"] - row["mse"]) < 4 * paired_se, (cell.denoiser, cell.sigma)
+
+
+def d_needs(cell):
+    from denoisebench.registry import denoiser_class
+
+    return denoiser_class(cell.denoiser.split(":")[0]).needs_dataset
