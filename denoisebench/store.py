@@ -105,7 +105,8 @@ class Store:
             if version not in (0, _SCHEMA_VERSION):
                 raise ValueError(f"{self.path}: store schema {version}, expected {_SCHEMA_VERSION} "
                                  "(written by another denoisebench version): use another --out")
-            self._conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
+            if version == 0:  # a new store; an existing one is not rewritten by merely opening it
+                self._conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
 
     # -- writing ----------------------------------------------------------------
     def put(self, row):
