@@ -123,7 +123,7 @@ def as_sigma(sigma, y):
         array_namespace(y, sigma)  # raises on mixed namespaces
         return _device_sigma(sigma, y)
     _check_sigma_values(values, n)
-    return xp_reshape(asarray_like(values, y), (n, 1, 1, 1), y)
+    return array_namespace(y).reshape(asarray_like(values, y), (n, 1, 1, 1))
 
 
 def _is_foreign(sigma, y):
@@ -150,9 +150,6 @@ def _check_sigma_values(values, n):
     if not np.all(values > 0):
         raise ValueError(f"sigma must be > 0; got min {values.min():g}")
 
-
-def xp_reshape(a, shape, like):
-    return array_namespace(like).reshape(a, shape)
 
 
 def backend_available(backend, device=None):

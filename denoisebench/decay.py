@@ -54,17 +54,14 @@ def run_decay(out, sizes=DEFAULT_SIZES, sigma=0.1, n=8, denoisers=DEFAULT_DENOIS
     Returns the store's finished rows of this sweep (dicts with ``size``, ``denoiser``, ``mse``, …).
     """
     from .bench import plan, run_grid
-    from .store import Store
+    from .store import KEY, Store
 
     cells = [c for size in sizes
              for c in plan([dataset], list(denoisers), [sigma], n=n, seed=seed, size=size, backend=backend,
                            device=device, n_train=n_train)]
-    os.makedirs(out, exist_ok=True)
     with Store(out) as store:
         run_grid(cells, store, progress=progress)
         keys = {c.key() for c in cells}
-        from .store import KEY
-
         return [r for r in store.rows() if r["status"] == "done" and tuple(r[k] for k in KEY) in keys]
 
 
@@ -87,7 +84,7 @@ def exponent_table(rows):
     curves = decay_rows(rows)
     sizes = sorted({r["size"] for r in rows}, key=_pixels)
     sigma = sorted({r["sigma"] for r in rows})
-    lines = [f"| denoiser | " + " | ".join(f"MSE at {s}²" if "x" not in str(s) else f"MSE at {s}" for s in sizes)
+    lines = ["| denoiser | " + " | ".join(f"MSE at {s}²" if "x" not in str(s) else f"MSE at {s}" for s in sizes)
              + " | fitted exponent | theory |",
              "|---|" + "---:|" * (len(sizes) + 2)]
     for name, pts in curves.items():

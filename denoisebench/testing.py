@@ -118,10 +118,10 @@ def check_denoiser(denoiser, backend=Backend("numpy"), shape=(3, 1, 37, 31), dty
         batch = call(backend.asarray(per_image.astype(dtype)))
         loop = [to_numpy(call(float(per_image[i]), slice(i, i + 1))) for i in range(n)]
         _close(batch, np.concatenate(loop), tol_dtype, f"{what}: batch vs per-image loop", scale)
-        _check_rejects(lambda *a: call_bad(denoiser, x_np, backend, *a), y_np, backend, n)
+        _check_rejects(lambda *a: _call_bad(denoiser, x_np, backend, *a), y_np, backend, n)
 
 
-def call_bad(denoiser, x_np, backend, y, sigma):
+def _call_bad(denoiser, x_np, backend, y, sigma):
     """Call with possibly bad input; oracle bounds get matching clean images when shapes allow."""
     if getattr(denoiser, "bound", False) and tuple(getattr(y, "shape", ())) == x_np.shape:
         return denoiser(y, sigma, clean=backend.asarray(x_np))
