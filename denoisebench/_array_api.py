@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import numbers
 import os
+import weakref
 
 import array_api_compat
 import numpy as np
@@ -57,16 +58,44 @@ def asarray_like(values, like, dtype=None):
     """``values`` (numpy or Python numbers) as an array in ``like``'s namespace, device and dtype.
 
     This is the one place host constants cross to a device; data never goes the other way.
+    A read-only numpy array is a cached constant (a spectrum, a filter bank): its copy on each
+    (namespace, device, dtype) is made once and reused while the host array lives, so a GPU
+    call does not re-send its constants.  The copies are shared — treat them as read-only
+    (numpy copies are flagged so).
     """
     xp = array_namespace(like)
     dtype = like.dtype if dtype is None else dtype
-    host = np.asarray(values)
-    if not host.flags.writeable:  # cached read-only constants: torch wants a writable buffer
+    if isinstance(values, np.ndarray) and not values.flags.writeable:
+        key = (xp.__name__, str(device_of(like)), str(dtype))
+        return _cached_transfer(values, key, xp, dtype, like)
+    return _transfer(np.asarray(values), xp, dtype, like)
+
+
+#: id(host constant) -> (weak reference to it, {(namespace, device, dtype): its copy there}).
+_CONSTANTS = {}
+
+
+def _cached_transfer(host, key, xp, dtype, like):
+    entry = _CONSTANTS.get(id(host))
+    if entry is None or entry[0]() is not host:
+        ref = weakref.ref(host, lambda _, i=id(host): _CONSTANTS.pop(i, None))
+        entry = _CONSTANTS[id(host)] = (ref, {})
+    copies = entry[1]
+    if key not in copies:
+        copies[key] = _transfer(host, xp, dtype, like, read_only=True)
+    return copies[key]
+
+
+def _transfer(host, xp, dtype, like, read_only=False):
+    if not host.flags.writeable:  # torch wants a writable buffer
         host = host.copy()
     if array_api_compat.is_array_api_strict_namespace(xp):
         # array_api_strict takes no numpy dtype argument: cast on the host first.
         return xp.asarray(host.astype(_numpy_dtype(dtype, xp)), device=device_of(like))
-    return xp.asarray(host, dtype=dtype, device=device_of(like))
+    out = xp.asarray(host, dtype=dtype, device=device_of(like))
+    if read_only and isinstance(out, np.ndarray):
+        out.flags.writeable = False
+    return out
 
 
 def _numpy_dtype(dtype, xp):

@@ -16,7 +16,7 @@ from ._array_api import as_sigma, validate_batch
 from ._memory import chunk_size
 from ._params import ParamsMixin
 
-__all__ = ["Denoiser", "NotApplicableError", "NotFittedError"]
+__all__ = ["Denoiser", "NotApplicableError", "NotFittedError", "clean_training_images"]
 
 
 class NotFittedError(RuntimeError):
@@ -106,6 +106,23 @@ class Denoiser(ParamsMixin):
     def _denoise_oracle(self, y, sigma, xp, clean):  # pragma: no cover - abstract
         """For oracle bounds: like :meth:`_denoise`, with the validated clean batch."""
         raise NotImplementedError
+
+
+def clean_training_images(x_clean):
+    """The clean images given to :meth:`Denoiser.fit`, as host float64 ``(N, C, H, W)``; checked.
+
+    Raises ValueError for another shape, an empty batch, or NaN / inf values.
+    """
+    import numpy as np
+
+    from ._array_api import to_numpy
+
+    x = np.asarray(to_numpy(x_clean), dtype=np.float64)
+    if x.ndim != 4 or x.shape[0] < 1:
+        raise ValueError(f"fit expects clean images (N, C, H, W); got shape {x.shape}")
+    if not np.all(np.isfinite(x)):
+        raise ValueError("fit: clean images contain NaN or inf")
+    return x
 
 
 def _validate_clean(clean, y):

@@ -27,6 +27,7 @@ EXTENSIONS = (
     ("._sample_cmd", "add_sample_command"),
     (".train", "add_train_command"),
     (".analysis", "add_analyze_command"),
+    (".generalization", "add_generalization_command"),
 )
 DEFAULT_OUT = "reports/latest"
 

@@ -32,6 +32,7 @@ __all__ = [
     "gaussian_kl",
     "gaussian_kl_floor",
     "memorisation_ratio",
+    "nearest_cosine",
     "nearest_distances",
     "pixel_wasserstein",
     "power_spectrum",
@@ -228,6 +229,39 @@ def memorisation_ratio(samples, train, reference=None):
     if scale == 0:
         raise ValueError("the reference images' median distance to the training set is 0")
     return float(np.median(nearest_distances(samples, train))) / scale
+
+
+def _directions(x):
+    """Rows of ``x`` minus their own mean, scaled to unit norm (a constant row stays 0)."""
+    a = _flat(x)
+    a = a - a.mean(axis=1, keepdims=True)
+    norms = np.linalg.norm(a, axis=1, keepdims=True)
+    return np.divide(a, norms, out=np.zeros_like(a), where=norms > 0)
+
+
+def nearest_cosine(x, ref, chunk=256):
+    """Largest cosine similarity of each image of ``x`` with an image of ``ref``, and which one.
+
+    Images are compared after removing their own pixel mean, as in :func:`same_seed_cosine`
+    (Kadkhodaie et al. 2024, §2: a sample's similarity to its nearest training image).
+
+    Returns
+    -------
+    cos : ndarray (n,)
+        In [−1, 1]; 1 when the image is a training image up to contrast and level.
+        0 for a constant image.
+    index : ndarray of int (n,)
+        The index in ``ref`` of the nearest image.
+    """
+    a, b = _directions(x), _directions(ref)
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"images of x and ref differ in size: {a.shape[1]} and {b.shape[1]} values")
+    cos, index = np.empty(a.shape[0]), np.empty(a.shape[0], dtype=np.int64)
+    for start in range(0, a.shape[0], chunk):
+        c = a[start:start + chunk] @ b.T
+        index[start:start + chunk] = np.argmax(c, axis=1)
+        cos[start:start + chunk] = np.max(c, axis=1)
+    return np.clip(cos, -1.0, 1.0), index
 
 
 def same_seed_cosine(a, b):

@@ -184,3 +184,32 @@ def test_chunked_batches_equal_the_whole_batch(name, gmm_odd):
         assert chunk_size(y, d.memory_factor) == 2
         chunked = d(y, sigma, **extra)
     np.testing.assert_allclose(chunked, whole, rtol=0, atol=1e-6)
+
+
+def test_read_only_constants_cross_once_per_namespace_device_and_dtype(backend):
+    from denoisebench._array_api import asarray_like
+
+    host = np.arange(6.0).reshape(2, 3)
+    host.flags.writeable = False
+    like32 = backend.asarray(np.zeros((1, 1, 2, 3), np.float32))
+    first, again = asarray_like(host, like32), asarray_like(host, like32)
+    assert first is again  # cached: not re-sent
+    np.testing.assert_array_equal(to_numpy(first), host)
+    like64 = backend.asarray(np.zeros((1, 1, 2, 3), np.float64))
+    other = asarray_like(host, like64)
+    assert other is not first and other.dtype == like64.dtype and first.dtype == like32.dtype
+    writable = np.arange(6.0)  # a writable array is data, not a constant: a fresh copy each call
+    assert asarray_like(writable, like32) is not asarray_like(writable, like32)
+
+
+def test_the_constant_cache_forgets_a_constant_when_it_dies():
+    from denoisebench import _array_api
+
+    like = np.zeros((1, 1, 1, 3), np.float32)
+    before = len(_array_api._CONSTANTS)
+    tmp = np.ones(3)
+    tmp.flags.writeable = False
+    _array_api.asarray_like(tmp, like)
+    assert len(_array_api._CONSTANTS) == before + 1
+    del tmp
+    assert len(_array_api._CONSTANTS) == before

@@ -8,6 +8,7 @@ external peers, learned networks.
 from ._identity import Identity
 from ._wiener import OptimalDenoiser, Wiener, WienerOracle
 from ._mixture import StationaryMixturePosterior
+from ._empirical import EmpiricalPosterior
 from ._wavelet import Wavelet, WaveletTI
 from ._curvelet import Curvelet, CurveletOracle
 from ._oracle import OracleFourier, OracleWavelet, oracle_risks
@@ -16,7 +17,7 @@ from ._unet import UNet
 # isort: on
 
 __all__ = [
-    "BM3D", "Curvelet", "CurveletOracle", "Identity", "OptimalDenoiser", "OracleFourier", "OracleWavelet",
+    "BM3D", "Curvelet", "CurveletOracle", "EmpiricalPosterior", "Identity", "OptimalDenoiser", "OracleFourier", "OracleWavelet",
     "SkimageWavelet", "StationaryMixturePosterior", "UNet", "Wavelet", "WaveletTI", "Wiener", "WienerOracle",
     "oracle_risks",
 ]

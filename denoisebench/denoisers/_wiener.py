@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._array_api import to_numpy
 from .._fourier import half_plane, wiener_filter
-from ..base import Denoiser, NotApplicableError
+from ..base import Denoiser, NotApplicableError, clean_training_images
 from ..registry import register_denoiser
 
 __all__ = ["OptimalDenoiser", "Wiener", "WienerOracle"]
@@ -51,11 +50,7 @@ class Wiener(Denoiser):
         self.eps = eps
 
     def fit(self, x_clean):
-        x = np.asarray(to_numpy(x_clean), dtype=np.float64)
-        if x.ndim != 4 or x.shape[0] < 1:
-            raise ValueError(f"fit expects clean images (N, C, H, W); got shape {x.shape}")
-        if not np.all(np.isfinite(x)):
-            raise ValueError("fit: clean images contain NaN or inf")
+        x = clean_training_images(x_clean)
         h, w = x.shape[-2:]
         self.mean_ = float(x.mean())
         power = np.abs(np.fft.rfft2(x - self.mean_)) ** 2 / (h * w)
