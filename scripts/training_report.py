@@ -21,8 +21,9 @@ def main():
     lines = ["# Shipped U-Net weights", "",
              "Each file was trained by the project's own `denoisebench train` on this project's 2-core CPU "
              "machine (no GPU), seed 0; wall time as measured around the command (other work shared the "
-             "machine at times, so it is an upper bound). `gmm` and `natural` were trained side by side, one torch "
-             "thread each (`OMP_NUM_THREADS=1`), so each took about twice its time alone; `gmm` in two sittings "
+             "machine at times, so it is an upper bound). `gmm` with `natural`, then `cartoon` with `disks`, were "
+             "trained side by side, one torch thread each (`OMP_NUM_THREADS=1`), so each took about twice its "
+             "time alone; `gmm` in two sittings "
              "(stopped at step 668, resumed from its step-500 checkpoint). Alone with both cores, 5000 steps "
              "take about 20 minutes (4.2–4.5 steps/s measured here).", "",
              "| dataset | command | wall time | steps | size | validation PSNR |", "|---|---|---:|---:|---:|---:|"]
