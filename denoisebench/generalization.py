@@ -144,12 +144,11 @@ def _size_metrics(samples, memorised, train_sets, x_test):
            "nearest_index": {},
            "cos_empirical": _mean_se(np.concatenate([compare.same_seed_cosine(samples[k], memorised[k])
                                                      for k in MODELS]))}
-    for k in MODELS:
-        cos, index = compare.nearest_cosine(samples[k], train_sets[k])
+    nearest = {k: compare.nearest_cosine(samples[k], train_sets[k]) for k in MODELS}
+    for k, (cos, index) in nearest.items():
         out["nearest_train_cos"][k] = _mean_se(cos)
         out["nearest_index"][k] = index.tolist()
-    both = np.concatenate([compare.nearest_cosine(samples[k], train_sets[k])[0] for k in MODELS])
-    out["nearest_train_cos"]["both"] = _mean_se(both)
+    out["nearest_train_cos"]["both"] = _mean_se(np.concatenate([cos for cos, _ in nearest.values()]))
     held_out = np.concatenate([compare.nearest_cosine(x_test, train_sets[k])[0] for k in MODELS])
     out["data_nearest_train_cos"] = _mean_se(held_out)
     out["train_sets_min_distance"] = float(compare.nearest_distances(train_sets["a"], train_sets["b"]).min())

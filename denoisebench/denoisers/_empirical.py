@@ -58,12 +58,12 @@ class EmpiricalPosterior(Denoiser):
             raise ValueError(f"this fitted empirical posterior works on images of shape {self.shape_}; "
                              f"got {tuple(y.shape[1:])}")
         n = y.shape[0]
-        atoms = asarray_like(self.atoms_, y)
-        v = xp.reshape(y, (n, -1)) - asarray_like(self.centre_, y)
+        atoms, centre = asarray_like(self.atoms_, y), asarray_like(self.centre_, y)
+        v = xp.reshape(y, (n, -1)) - centre
         # ‖v − a_m‖² up to the per-row constant ‖v‖², which the softmax ignores.
         d2 = asarray_like(self.sq_norms_, y) - 2.0 * (v @ xp.matrix_transpose(atoms))
         logits = -d2 / (2.0 * xp.reshape(sigma, (n, 1)) ** 2)
         w = xp.exp(logits - xp.max(logits, axis=1, keepdims=True))
         w = w / xp.sum(w, axis=1, keepdims=True)
-        out = w @ atoms + asarray_like(self.centre_, y)
+        out = w @ atoms + centre
         return xp.reshape(out, y.shape)
