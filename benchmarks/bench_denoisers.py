@@ -2,7 +2,7 @@
 
 Parameters: denoiser × image size (64, 256) × batch (1, 16) × backend (numpy, torch-cpu,
 torch-cuda, cupy).  Setup builds the denoiser as ``denoisebench perf`` does
-(:func:`denoisebench.perf.build_for_timing`: the ``gaussian`` dataset for those that need
+(:func:`denoisebench.perf.measure.build_for_timing`: the ``gaussian`` dataset for those that need
 one, a fit on 8 images for those that learn, random weights for ``unet``) and moves a
 seeded noisy batch (σ = 0.1) to the backend.  Skipped (NotImplementedError): absent
 backends, host-only peers on a GPU, heavy denoisers (bm3d) beyond one 64×64 image.

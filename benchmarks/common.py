@@ -19,6 +19,17 @@ def require(module):
         skip(f"{module} is not importable: {exc}")
 
 
+def spine():
+    """The cell record and its evaluation: ``(Cell, evaluate_cell)`` of the benchmarked commit
+    (``denoisebench.grid`` and ``denoisebench.runner``; ``denoisebench.bench`` before the split)."""
+    try:
+        grid, runner = importlib.import_module("denoisebench.grid"), importlib.import_module("denoisebench.runner")
+        return grid.Cell, runner.evaluate_cell
+    except ImportError:
+        bench = require("denoisebench.bench")
+        return bench.Cell, bench.evaluate_cell
+
+
 def backend(name):
     """``(backend, device)`` of the asv parameter ``name``; skipped when not available here."""
     from denoisebench._array_api import backend_available

@@ -3,6 +3,7 @@
 A denoiser at every noise level carries a prior, and a prior is a generator
 (Tweedie: score(y, σ) = (D(y, σ) − y) / σ²).
 """
+from ._version import __version__
 from ._array_api import array_namespace, to_numpy
 from .base import Denoiser, NotApplicableError, NotFittedError
 from .datasets import Dataset
@@ -13,14 +14,15 @@ from .registry import (
     list_datasets,
     list_denoisers,
     make_dataset,
+    load_plugins,
     make_denoiser,
     parse_spec,
     register_dataset,
     register_denoiser,
 )
+from .results import load_results
 from .score import tweedie_score
 
-__version__ = "0.1.0"
 
 __all__ = [
     "Dataset",
@@ -32,6 +34,8 @@ __all__ = [
     "array_namespace",
     "list_datasets",
     "list_denoisers",
+    "load_plugins",
+    "load_results",
     "make_dataset",
     "make_denoiser",
     "parse_spec",

@@ -9,6 +9,7 @@ with numpy in float64 and moved once to the input's device and dtype with
 from __future__ import annotations
 
 import functools
+import math
 import numbers
 import os
 import weakref
@@ -23,6 +24,10 @@ __all__ = [
     "device_of",
     "to_numpy",
     "validate_batch",
+    "check_sigma_scalar",
+    "sigma_min",
+    "SIGMA_MAX",
+    "Y_MAX",
     "backend_available",
     "from_numpy",
     "synchronize",
@@ -116,8 +121,22 @@ def to_numpy(x):
     return np.asarray(x)
 
 
+#: Largest noise level accepted (images live on [0, 1]; σ² times a 4096² image's pixel count
+#: stays far below float32's 3.4e38).
+SIGMA_MAX = 1e6
+#: Largest ``|y|`` accepted: 10⁴ × :data:`SIGMA_MAX`, so any noisy image of the benchmark passes,
+#: while squared sums over 4096² pixels of values this large stay finite in float32 (≈ 2e27).
+Y_MAX = 1e10
+
+
+def sigma_min(dtype):
+    """Smallest σ accepted for images of ``dtype``: ``√tiny``, so that σ² is a normal number
+    (about 1.1e-19 for float32, 1.5e-154 for float64)."""
+    return float(np.sqrt(np.finfo(np.float32 if str(dtype).endswith("32") else np.float64).tiny))
+
+
 def validate_batch(y):
-    """Check ``y`` is a finite real floating ``(N, C, H, W)`` batch; return its namespace."""
+    """Check ``y`` is a finite real floating ``(N, C, H, W)`` batch with ``|y| <= Y_MAX``; return its namespace."""
     xp = array_namespace(y)
     if getattr(y, "ndim", None) != 4:
         raise ValueError(
@@ -129,30 +148,72 @@ def validate_batch(y):
         raise ValueError(f"y must not be empty; got shape {tuple(y.shape)}")
     if not bool(xp.all(xp.isfinite(y))):
         raise ValueError("y contains NaN or inf")
+    peak = float(xp.max(xp.abs(y)))
+    if peak > Y_MAX:
+        raise ValueError(f"y has values up to {peak:.3g} in magnitude; denoisebench accepts |y| <= {Y_MAX:g} "
+                         "(images live on [0, 1]: rescale the data)")
     return xp
+
+
+_SIGMA_KINDS = "a positive float (Python, numpy or 0-d array) or a 1-d array of one σ per image"
+
+
+def _refuse_type(sigma, why=""):
+    kind = f"{type(sigma).__module__}.{type(sigma).__qualname__}".replace("builtins.", "")
+    raise TypeError(f"sigma must be {_SIGMA_KINDS}; got {kind}{why}")
 
 
 def as_sigma(sigma, y):
     """Validate ``sigma`` and return it as an ``(N, 1, 1, 1)`` array like ``y``.
 
-    ``sigma`` is a positive finite float (one σ for the batch) or a length-N
-    sequence or array (one σ per image).  A float and the constant per-image
-    array give identical results, because both become the same array here.
+    ``sigma`` is one σ for the batch (a Python or numpy real, a 0-d numpy array, a 0-d array
+    of ``y``'s namespace) or one σ per image (a length-N list, a 1-d numpy array for numpy
+    ``y``, a 1-d array of ``y``'s namespace).  A float and the constant per-image array give
+    identical results, because both become the same array here.
+
+    Raises
+    ------
+    TypeError
+        ``None``, a bool, a string, a complex number, a 2-d array, an array of another
+        namespace than ``y``'s (a 0-d numpy array excepted) or of a non-real dtype.
+    ValueError
+        A σ that is not finite, not > 0, below :func:`sigma_min` of ``y``'s dtype or above
+        :data:`SIGMA_MAX`; a per-image array whose length is not N.
     """
     n = y.shape[0]
-    if isinstance(sigma, bool):
-        raise TypeError("sigma must be a positive float or a length-N array, not a bool")
+    if sigma is None or isinstance(sigma, (bool, np.bool_, str, bytes, complex, np.complexfloating)):
+        _refuse_type(sigma)
     if isinstance(sigma, numbers.Real):
         values = np.full(n, float(sigma))
-    elif isinstance(sigma, (list, tuple, np.ndarray)) and not _is_foreign(sigma, y):
-        values = np.asarray(sigma, dtype=np.float64).reshape(-1)
-        if np.asarray(sigma).ndim > 1:
-            raise ValueError(f"sigma must be a float or a 1-d array of length {n}")
-    else:
+    elif isinstance(sigma, (list, tuple, np.ndarray)):
+        values = _host_sigma(sigma, y, n)
+    elif array_api_compat.is_array_api_obj(sigma):
         array_namespace(y, sigma)  # raises on mixed namespaces
         return _device_sigma(sigma, y)
-    _check_sigma_values(values, n)
+    else:
+        _refuse_type(sigma)
+    _check_sigma_values(values, n, y.dtype)
     return array_namespace(y).reshape(asarray_like(values, y), (n, 1, 1, 1))
+
+
+def _host_sigma(sigma, y, n):
+    arr = np.asarray(sigma) if isinstance(sigma, np.ndarray) else _sequence(sigma)
+    if arr.dtype.kind not in "fiu":
+        _refuse_type(sigma, f" of dtype {arr.dtype}")
+    if arr.ndim == 0:
+        return np.full(n, float(arr))
+    if arr.ndim > 1:
+        _refuse_type(sigma, f" of shape {arr.shape} (a 1-d array of length {n} is one σ per image)")
+    if _is_foreign(sigma, y):
+        array_namespace(y, sigma)  # mixed namespaces: a clear TypeError
+    return arr.astype(np.float64)
+
+
+def _sequence(sigma):
+    try:
+        return np.asarray(sigma)
+    except (TypeError, ValueError):  # ragged or odd items
+        return np.asarray(sigma, dtype=object)
 
 
 def _is_foreign(sigma, y):
@@ -162,23 +223,52 @@ def _is_foreign(sigma, y):
 def _device_sigma(sigma, y):
     xp = array_namespace(y)
     n = y.shape[0]
+    if not xp.isdtype(sigma.dtype, ("real floating", "integral")):
+        _refuse_type(sigma, f" of dtype {sigma.dtype}")
     if sigma.ndim == 0:
         sigma = xp.broadcast_to(sigma, (n,))
-    if sigma.ndim != 1 or sigma.shape[0] != n:
+    if sigma.ndim != 1:
+        _refuse_type(sigma, f" of shape {tuple(sigma.shape)} (a 1-d array of length {n} is one σ per image)")
+    if sigma.shape[0] != n:
         raise ValueError(f"sigma array must have shape ({n},); got {tuple(sigma.shape)}")
-    if not bool(xp.all(xp.isfinite(sigma))) or not bool(xp.all(sigma > 0)):
-        raise ValueError("sigma must be finite and > 0 for every image")
+    s64 = xp.astype(sigma, xp.float64) if xp.isdtype(sigma.dtype, "integral") else sigma
+    _check_sigma_range(float(xp.min(s64)), float(xp.max(s64)), y.dtype)
     return xp.reshape(xp.astype(sigma, y.dtype), (n, 1, 1, 1))
 
 
-def _check_sigma_values(values, n):
+def _check_sigma_values(values, n, dtype):
     if values.shape != (n,):
         raise ValueError(f"sigma must be a float or have length {n} (one per image); got length {values.size}")
-    if not np.all(np.isfinite(values)):
-        raise ValueError("sigma must be finite")
-    if not np.all(values > 0):
-        raise ValueError(f"sigma must be > 0; got min {values.min():g}")
+    _check_sigma_range(float(np.min(values)), float(np.max(values)), dtype)
 
+
+def _check_sigma_range(lo, hi, dtype):
+    got = f"{lo:g}" if lo == hi or math.isnan(lo) and math.isnan(hi) else f"values from {lo:g} to {hi:g}"
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        raise ValueError(f"sigma must be finite; got {got}")
+    if lo <= 0:
+        raise ValueError(f"sigma must be > 0; got {got}")
+    if lo < sigma_min(dtype):
+        raise ValueError(f"sigma must be >= {sigma_min(dtype):.3g} for {str(dtype).split('.')[-1]} images "
+                         f"(σ² would underflow); got {got}")
+    if hi > SIGMA_MAX:
+        raise ValueError(f"sigma must be <= {SIGMA_MAX:g} (images live on [0, 1]); got {got}")
+
+
+def check_sigma_scalar(sigma, what="sigma"):
+    """One noise level as a float: a Python or numpy real or a 0-d array, finite, in
+    ``[sigma_min(float64), SIGMA_MAX]``; ``TypeError`` / ``ValueError`` otherwise (datasets' ``mmse``)."""
+    if sigma is None or isinstance(sigma, (bool, np.bool_, str, bytes, complex, np.complexfloating)):
+        raise TypeError(f"{what} must be a positive float; got {type(sigma).__name__} {sigma!r}")
+    if not isinstance(sigma, numbers.Real):
+        if getattr(sigma, "ndim", None) != 0 or getattr(getattr(sigma, "dtype", None), "kind", "f") not in "fiu":
+            raise TypeError(f"{what} must be a positive float; got {type(sigma).__name__}")
+    value = float(sigma)
+    try:
+        _check_sigma_range(value, value, "float64")
+    except ValueError as exc:
+        raise ValueError(str(exc).replace("sigma", what, 1)) from None
+    return value
 
 
 def backend_available(backend, device=None):

@@ -9,7 +9,7 @@ down, 2×2 transposed convolution (no bias) up, skip connections by concatenatio
 convolution (zero-initialised, so training starts from ``D(y) = y``) predicts the noise ``σz`` and
 the output is ``y − f(y)``.  Every operation is
 positively homogeneous of degree 1 (linear maps, ReLU, division by a *fixed* running std in eval
-mode), hence ``D(λy) = λ D(y)`` for λ > 0 and ``D(y) = J(y) y`` (../shared/THEORY.md §7).
+mode), hence ``D(λy) = λ D(y)`` for λ > 0 and ``D(y) = J(y) y`` (docs/theory.md §7).
 
 References
 ----------
@@ -24,14 +24,21 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["ARCHITECTURE", "BFNorm", "BiasFreeUNet", "apply_padded", "build", "default_hparams", "validate_hparams",
-           "SCALES"]
+__all__ = ["ARCHITECTURE", "BFNorm", "BiasFreeUNet", "MAX_CHANNELS", "MAX_WIDTH", "PADDINGS", "SCALES", "apply_padded",
+           "build", "default_hparams", "expected_state", "validate_hparams"]
 
 #: The architecture name written into weight files.
 ARCHITECTURE = "bf-unet"
 #: Number of scales (the input size must be divisible by 2**(SCALES-1); the wrapper pads).
 SCALES = 3
+#: Convolution paddings the network and the trainer support.
 PADDINGS = ("zeros", "circular")
+#: Largest width: ≈ 454·width² parameters (29.8 M, 119 MB in float32 at 256; a checkpoint holds three
+#: times that with Adam's moments), and a training step's activations grow as batch·width·patch².
+#: Default 32; 256 leaves room to experiment while any file's network stays under 0.5 GB.
+MAX_WIDTH = 256
+#: Image channels: 1 (grayscale) to 4 (RGBA).
+MAX_CHANNELS = 4
 
 
 def default_hparams(width=32, channels=1, padding="zeros"):
@@ -53,9 +60,9 @@ def validate_hparams(hp):
         raise ValueError(f"architecture {hp['name']!r} is not {ARCHITECTURE!r}")
     if hp["scales"] != SCALES or hp["convs_per_scale"] != 2:
         raise ValueError(f"only scales={SCALES}, convs_per_scale=2 are implemented; got {hp}")
-    for key in ("width", "channels"):
-        if not isinstance(hp[key], int) or isinstance(hp[key], bool) or hp[key] < 1:
-            raise ValueError(f"architecture {key} must be an integer >= 1; got {hp[key]!r}")
+    for key, top in (("width", MAX_WIDTH), ("channels", MAX_CHANNELS)):
+        if not isinstance(hp[key], int) or isinstance(hp[key], bool) or not 1 <= hp[key] <= top:
+            raise ValueError(f"architecture {key} must be an integer between 1 and {top}; got {hp[key]!r}")
     if hp["padding"] not in PADDINGS:
         raise ValueError(f"architecture padding must be one of {PADDINGS}; got {hp['padding']!r}")
     return hp
@@ -142,6 +149,21 @@ def build(hparams):
     """A fresh :class:`BiasFreeUNet` from validated ``hparams`` (see :func:`default_hparams`)."""
     hp = validate_hparams(dict(hparams))
     return BiasFreeUNet(**hp)
+
+
+def expected_state(hparams, parameters_only=False):
+    """``{name: (shape, dtype)}`` of the ``state_dict`` of ``build(hparams)``, allocating nothing.
+
+    The network is built on torch's ``meta`` device (shapes and dtypes only, no storage), so a
+    weight file's tensor table can be checked against its architecture before any real network
+    exists.  ``hparams`` is validated first (:func:`validate_hparams`).  With
+    ``parameters_only``, the trainable parameters only, in ``model.parameters()`` order.
+    """
+    hp = validate_hparams(dict(hparams))
+    with torch.device("meta"):
+        model = BiasFreeUNet(**hp)
+    items = model.named_parameters() if parameters_only else model.state_dict().items()
+    return {name: (tuple(t.shape), t.dtype) for name, t in items}
 
 
 def apply_padded(module, y):

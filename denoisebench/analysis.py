@@ -29,7 +29,7 @@ splines", Comm. Stat. Simul. Comput. 19, 1990.
 N. Halko, P.-G. Martinsson, J. A. Tropp, "Finding structure with randomness", SIAM Review 53, 2011,
 Alg. 4.4 and 5.3 (randomized SVD / symmetric eigendecomposition).
 S. Mohan et al., ICLR 2020 (homogeneity, effective dimension); Z. Kadkhodaie et al., ICLR 2024
-(adaptive basis); ../shared/THEORY.md §2, §5, §7.
+(adaptive basis); docs/theory.md §1, §2, §5, §7.
 """
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ import numpy as np
 
 from ._array_api import to_numpy
 
-__all__ = ["Estimate", "adaptive_basis", "add_analyze_command", "analyze", "homogeneity_error", "jacobian",
+__all__ = ["Estimate", "adaptive_basis", "homogeneity_error", "jacobian",
            "jacobian_operator", "jacobian_trace", "sure"]
 
 _PROBE_STREAM = 0x5EED
@@ -275,7 +275,7 @@ def adaptive_basis(d, y, sigma, k=8, derivative="auto", exact_max=1024, oversamp
 def sure(d, y, sigma, probes=16, seed=0, derivative="auto", eps=1e-3, chunk=64):
     """Stein's unbiased estimate of each image's MSE per pixel, without the clean image.
 
-    ``SURE = ‖y − D(y)‖²/M − σ² + (2σ²/M) div D(y)`` (THEORY.md §5), the divergence from
+    ``SURE = ‖y − D(y)‖²/M − σ² + (2σ²/M) div D(y)`` (docs/theory.md §5), the divergence from
     :func:`jacobian_trace` (same ``probes``, ``seed``, ``derivative``); its standard error is the
     divergence's scaled by ``2σ²/M``.  Valid for weakly differentiable denoisers (not hard
     thresholding, whose jumps bias it).
@@ -292,18 +292,3 @@ def sure(d, y, sigma, probes=16, seed=0, derivative="auto", eps=1e-3, chunk=64):
     div = jacobian_trace(d, y, s, probes, seed, derivative, eps, chunk)
     value = np.sum((y - x_hat) ** 2, axis=(1, 2, 3)) / m - s ** 2 + 2 * s ** 2 * div.value / m
     return Estimate(value, 2 * s ** 2 * div.stderr / m, div.method)
-
-
-# -- the `denoisebench analyze` command (in denoisebench._analyze) ------------------------------------
-def analyze(dataset, denoisers, **settings):
-    """Tables and the adaptive-basis figure for denoisers on a dataset: see :func:`denoisebench._analyze.analyze`."""
-    from ._analyze import analyze as run
-
-    return run(dataset, denoisers, **settings)
-
-
-def add_analyze_command(subparsers):
-    """Add ``denoisebench analyze`` to an argparse ``subparsers``; its handler is ``args.handler``."""
-    from ._analyze import add_analyze_command as add
-
-    return add(subparsers)

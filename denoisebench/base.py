@@ -12,8 +12,8 @@ write only :meth:`_denoise`, which receives validated inputs.
 """
 from __future__ import annotations
 
-from ._array_api import as_sigma, validate_batch
-from ._memory import chunk_size
+from ._array_api import array_namespace, as_sigma, to_numpy, validate_batch
+from ._memory import check_fits, chunk_size
 from ._params import ParamsMixin
 
 __all__ = ["Denoiser", "NotApplicableError", "NotFittedError", "clean_training_images"]
@@ -39,15 +39,36 @@ class Denoiser(ParamsMixin):
     ``needs_dataset``
         True when the constructor takes the dataset whose optimum it uses.
     ``memory_factor``
-        Working memory in multiples of the input's size; on a GPU, batches are
-        split into chunks that fit half the free memory (:mod:`denoisebench._memory`).
+        Working memory in multiples of the input's size; batches are split into
+        chunks that fit half a GPU's free memory, or a quarter of the host's
+        available memory (:mod:`denoisebench._memory`).
+    ``own_color``
+        True when the class handles its ``color`` parameter (``'opponent'`` or ``'channels'``)
+        itself; otherwise the colour hook of :meth:`_dispatch` applies it
+        (:mod:`denoisebench._color`).
+    ``param_rules``
+        ``{parameter: rule}`` for every ``__init__`` parameter (:mod:`denoisebench._params`):
+        checked when a spec is built, and again at each call.
+
+    Each call checks its inputs (:func:`~denoisebench._array_api.validate_batch`,
+    :func:`~denoisebench._array_api.as_sigma`), the parameters, that the fixed working memory
+    (:meth:`setup_bytes`) fits, and that the result is finite: NaN or inf produced from finite
+    input raises ``FloatingPointError`` naming the denoiser and σ, never a result.
     """
 
     learns = False
     bound = False
     needs_dataset = False
-    #: Working memory in multiples of the input's bytes (batches are chunked to fit a GPU).
+    #: Working memory in multiples of the input's bytes (batches are chunked to fit it).
     memory_factor = 16
+    #: True when :meth:`_denoise` handles the ``color`` parameter itself (bm3d's CBM3D); otherwise a
+    #: ``color`` parameter is applied by :meth:`_dispatch`'s colour hook.
+    own_color = False
+
+    def setup_bytes(self, shape):
+        """Fixed working memory (bytes) for images of ``shape = (H, W)``, beside the per-image
+        ``memory_factor`` (e.g. a frame's filter bank); checked against the available memory."""
+        return 0
 
     # -- learning -----------------------------------------------------------------
     def fit(self, x_clean):
@@ -67,8 +88,9 @@ class Denoiser(ParamsMixin):
         ----------
         y : array, shape (N, C, H, W), float32 or float64
             Noisy images ``x + sigma * z`` with ``z`` white standard normal.
-        sigma : float or array of shape (N,)
-            Noise standard deviation, one for the batch or one per image (> 0).
+        sigma : float, 0-d array or array of shape (N,)
+            Noise standard deviation, one for the batch or one per image, in
+            ``[sigma_min(dtype), SIGMA_MAX]`` (:func:`~denoisebench._array_api.as_sigma`).
         clean : array like ``y``, optional
             The clean images; required by oracle bounds (``bound = True``) and
             refused by real denoisers, which must never see them.
@@ -77,25 +99,73 @@ class Denoiser(ParamsMixin):
         -------
         x_hat : array like ``y``
             Same namespace, device, dtype and shape as ``y``.
+
+        Raises
+        ------
+        TypeError
+            ``y`` not a float array, ``sigma`` of another type or shape (see ``as_sigma``).
+        ValueError
+            NaN, inf or ``|y| > Y_MAX`` in ``y``; σ out of range; a bad parameter (``SpecError``)
+            or a fixed working memory that cannot fit.
+        FloatingPointError
+            The denoiser produced NaN or inf from this finite input (a bug or a numerical limit).
         """
         xp = validate_batch(y)
         sigma_b = as_sigma(sigma, y)
+        self.check_params()
         if not self.is_fitted():
             raise NotFittedError(f"{type(self).__name__} must be fit on clean images before use")
         if self.bound:
             clean = _validate_clean(clean, y)
         elif clean is not None:
             raise TypeError(f"{type(self).__name__} is a denoiser, not an oracle bound: it takes no clean image")
+        h, w = y.shape[-2:]
+        setup = self.setup_bytes((h, w))
+        if setup:
+            check_fits(setup, f"{self.spec()} on {h}x{w} images", "lower its parameters or the image size")
+        n = y.shape[0]
         step = chunk_size(y, self.memory_factor)
-        if step >= y.shape[0]:
-            return self._dispatch(y, sigma_b, xp, clean)
-        parts = [self._dispatch(y[i : i + step, ...], sigma_b[i : i + step, ...], xp,
-                                None if clean is None else clean[i : i + step, ...])
-                 for i in range(0, y.shape[0], step)]
+        if step >= n:
+            return self._finite(self._dispatch(y, sigma_b, xp, clean), sigma_b)
+        parts = [self._finite(self._dispatch(y[i : i + step, ...], sigma_b[i : i + step, ...], xp,
+                                             None if clean is None else clean[i : i + step, ...]),
+                              sigma_b[i : i + step, ...])
+                 for i in range(0, n, step)]
         return xp.concat(parts, axis=0)
 
+    def _finite(self, out, sigma):
+        """``out``, after checking it is finite (the input was): a NaN or inf is never a result."""
+        try:
+            oxp = array_namespace(out)
+        except TypeError:
+            return out  # not an array: the caller's contract checks say so
+        if out.ndim < 2 or bool(oxp.all(oxp.isfinite(out))):
+            return out
+        import numpy as np
+
+        bad = ~np.all(np.isfinite(np.asarray(to_numpy(out))).reshape(out.shape[0], -1), axis=1)
+        sig = np.asarray(to_numpy(sigma), dtype=np.float64).reshape(-1)
+        shown = ", ".join(f"{v:.3g}" for v in (sig[bad] if sig.size == bad.size else sig)[:4])
+        raise FloatingPointError(
+            f"{self.spec()} produced NaN or inf from finite input on {int(bad.sum())} of {bad.size} images "
+            f"(sigma = {shown}{', ...' if bad.sum() > 4 else ''}); not returned as a result"
+        )
+
     def _dispatch(self, y, sigma, xp, clean):
-        return self._denoise(y, sigma, xp) if clean is None else self._denoise_oracle(y, sigma, xp, clean)
+        """The colour hook around :meth:`_denoise`: a denoiser with a ``color`` parameter works in that
+        colour space (:mod:`denoisebench._color`; only C = 3 is transformed), unless ``own_color``."""
+        color = None if self.own_color else getattr(self, "color", None)
+        if color is not None:
+            from ._color import to_color_space
+
+            y = to_color_space(y, color, xp)
+            clean = None if clean is None else to_color_space(clean, color, xp)
+        out = self._denoise(y, sigma, xp) if clean is None else self._denoise_oracle(y, sigma, xp, clean)
+        if color is None:
+            return out
+        from ._color import from_color_space
+
+        return from_color_space(out, color, xp)
 
     denoise = __call__
 

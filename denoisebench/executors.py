@@ -16,16 +16,31 @@ run, so the results are the serial run's (same seeds, same code) up to the
 ``seconds`` column.  A remote Dask scheduler's workers must have this version of
 ``denoisebench`` (and the backends the run asks for) installed.
 
+The process pool's workers die with the driver, however it ends: on Linux each
+worker asks the kernel for ``SIGTERM`` when the driver dies
+(``prctl(PR_SET_PDEATHSIG)``), and on every platform a watchdog thread in each
+worker exits as soon as the driver's end of the spawn pipe closes or the worker is
+reparented.  When the ``with`` block exits on an exception (``KeyboardInterrupt``
+included), the workers are terminated instead of finishing their running cells,
+whose results the driver would not commit anyway.  Spawned multiprocessing's
+resource tracker then reads end-of-file on its pipe and exits by itself.
+
 References
 ----------
 Python ``concurrent.futures`` (PEP 3148); Dask.distributed ``Client.get_executor``
-(https://distributed.dask.org/en/stable/api.html).
+(https://distributed.dask.org/en/stable/api.html); Linux ``prctl(2)``
+(``PR_SET_PDEATHSIG``); Python ``multiprocessing.parent_process()``.
 """
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import multiprocessing
 import os
+import signal
+import sys
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 
 __all__ = ["EXECUTORS", "ExecutorUnavailable", "make_executor"]
@@ -36,6 +51,10 @@ _ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THR
 DEFAULT_WORKERS = 2
 #: How long to wait for a remote Dask scheduler to answer.
 SCHEDULER_TIMEOUT = "10s"
+#: Seconds between a pool worker's checks that its driver is alive (the spawn pipe wakes it sooner).
+PARENT_POLL_S = 0.5
+#: ``prctl`` option of Linux ``<sys/prctl.h>``: signal this process when its parent thread dies.
+_PR_SET_PDEATHSIG = 1
 
 
 class ExecutorUnavailable(ValueError):
@@ -45,10 +64,61 @@ class ExecutorUnavailable(ValueError):
 def _limit_threads():
     """Process-pool initializer: one compute thread per worker (set before torch is imported)."""
     os.environ.update(_ONE_THREAD)
-    import sys
-
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(1)
+
+
+def _parent_death_signal(sig):
+    """Ask Linux to send ``sig`` to this process when its parent thread dies; False where unsupported."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _watch_parent(parent, poll):
+    """Watchdog thread of a pool worker: ``os._exit`` once the driver ``parent`` is gone.
+
+    The spawn pipe's sentinel (:func:`multiprocessing.parent_process`) becomes ready the
+    moment the driver dies, on every platform; ``os.getppid()`` changing (the worker was
+    reparented) is the POSIX check that needs nothing from multiprocessing.
+    """
+    driver = multiprocessing.parent_process()
+    wait = time.sleep if driver is None else driver.join
+    while os.getppid() == parent and (driver is None or driver.is_alive()):
+        wait(poll)
+    os._exit(1)
+
+
+def _worker_init(parent, signal_on_death, poll=PARENT_POLL_S):
+    """Process-pool initializer: one compute thread, and die with the driver ``parent``.
+
+    ``signal_on_death``: use Linux's parent-death signal.  It fires when the *thread*
+    that spawned the worker ends, so the driver asks for it only when that thread is its
+    main thread.  The watchdog thread covers every other case (a pool entered from another
+    thread, a worker whose ``SIGTERM`` is handled, a platform without ``prctl``): the spawn
+    pipe wakes it at once; the ``os.getppid()`` check runs every ``poll`` seconds.
+    """
+    _limit_threads()
+    if signal_on_death:
+        _parent_death_signal(signal.SIGTERM)
+    if os.getppid() != parent:  # the driver died before the signal was armed
+        os._exit(1)
+    threading.Thread(target=_watch_parent, args=(parent, poll), name="denoisebench-parent-watchdog",
+                     daemon=True).start()
+
+
+def _stop_workers(pool):
+    """Terminate ``pool``'s worker processes now (their running tasks are abandoned)."""
+    terminate = getattr(pool, "terminate_workers", None)  # Python >= 3.14
+    if terminate is not None:
+        terminate()
+        return
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        process.terminate()
 
 
 @contextlib.contextmanager
@@ -60,9 +130,19 @@ def _serial(scheduler, workers):
 def _process(scheduler, workers):
     # 'spawn': a fork of a process whose OpenMP/torch thread pools already ran can deadlock.
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers or DEFAULT_WORKERS, mp_context=ctx,
-                             initializer=_limit_threads) as pool:
+    workers = workers or DEFAULT_WORKERS
+    main = threading.current_thread() is threading.main_thread()
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init,
+                               initargs=(os.getpid(), main))
+    try:
+        for _ in range(workers):  # spawn every worker now, from this thread (the death signal's parent)
+            pool.submit(int)
         yield pool
+    except BaseException:
+        _stop_workers(pool)  # a ^C or an error in the driver: do not wait for the running cells
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
 
 
 def _dask_client(scheduler, workers):
@@ -116,13 +196,21 @@ def make_executor(kind="serial", scheduler=None, workers=None):
     scheduler : str, optional
         Address of a running Dask scheduler (``tcp://host:8786``); only with ``kind='dask'``.
     workers : int, optional
-        Processes of the pool or of the LocalCluster (default 2); ignored with ``scheduler``.
+        Processes of the pool or of the LocalCluster (default 2); only with ``'process'``,
+        or ``'dask'`` without ``scheduler``.
 
     Raises
     ------
     ExecutorUnavailable
-        Unknown ``kind``, ``scheduler`` without ``'dask'``, ``distributed`` not installed
-        (raised here, before anything runs), or the scheduler unreachable (on entering).
+        A :class:`ValueError`: unknown ``kind``, ``scheduler`` without ``'dask'``,
+        ``workers`` not an integer >= 1 or given where it means nothing (``'serial'``, a
+        running scheduler), ``distributed`` not installed (raised here, before anything
+        runs), or the scheduler unreachable (on entering).
+
+    Notes
+    -----
+    The ``'process'`` pool's workers exit when the driver dies (see the module notes);
+    they are spawned on entering, from the calling thread.
     """
     if kind not in EXECUTORS:
         raise ExecutorUnavailable(f"unknown executor {kind!r}; valid: {', '.join(EXECUTORS)}")
@@ -131,6 +219,11 @@ def make_executor(kind="serial", scheduler=None, workers=None):
                                   f"not {kind!r}")
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
         raise ExecutorUnavailable(f"workers must be an integer >= 1; got {workers!r}")
+    if workers is not None and kind == "serial":
+        raise ExecutorUnavailable(f"--workers applies to --executor process or dask, not 'serial' (got {workers})")
+    if workers is not None and scheduler:
+        raise ExecutorUnavailable(f"--workers sizes a local cluster; the Dask scheduler at {scheduler!r} "
+                                  "has its own workers")
     factory, module = EXECUTORS[kind]
     _require(module, kind)
     return factory(scheduler, workers)

@@ -3,8 +3,11 @@
 Everything here is a function of the stored rows alone, so ``denoisebench report
 DIR`` rebuilds exactly what ``denoisebench run`` wrote.  Rows are grouped by
 dataset and run settings (n, seed, size, backend, device, dtype): one table and
-one plot panel per group.  Cells where a denoiser does not apply are kept in the
-store but left out of the CSV, and named under their table.
+one figure row per group.  Cells where a denoiser does not apply are kept in the
+store but left out of the CSV, and named under their table.  No number is ever
+printed as ``-0.00`` (:func:`format_number`).  Every file is written to a unique
+temporary name and renamed over the old one, so concurrent reports on one
+directory never see each other's half-written files.
 """
 from __future__ import annotations
 
@@ -12,11 +15,17 @@ import csv
 import io
 import math
 import os
+import re
+import secrets
+import time
 
+from . import _rows
+from ._figures import plot_mse
+from ._rows import GROUP  # noqa: F401  (part of this module's interface)
 from .metrics import loglog_slope, psnr
 from .store import Store
 
-__all__ = ["CSV_COLUMNS", "csv_text", "json_rows", "plot_mse", "table_markdown", "write_outputs"]
+__all__ = ["CSV_COLUMNS", "csv_text", "format_number", "json_rows", "plot_mse", "table_markdown", "write_outputs"]
 
 #: Columns of results.csv, in order.
 CSV_COLUMNS = (
@@ -24,102 +33,93 @@ CSV_COLUMNS = (
     "optimal_mse", "optimal_stderr", "gap_db", "slope", "seconds", "backend", "device", "dtype", "bound", "n_train",
     "sure", "sure_mse", "sure_stderr",
 )
-GROUP = ("dataset", "n", "seed", "size", "backend", "device", "dtype")
+#: Integer columns (``sure``: Hutchinson probes, 0 when SURE was not computed).
+INT_COLUMNS = ("n", "seed", "n_train", "sure")
+#: Text columns (``size``: ``'64'``, ``'37x31'``, ``''`` for a dataset without a size).
+TEXT_COLUMNS = ("dataset", "denoiser", "size", "backend", "device", "dtype")
 FILES = {"csv": "results.csv", "table": "table.md", "plot": "mse_vs_sigma.png"}
 
-_CSV_FORMAT = {bool: lambda v: str(v).lower(), float: repr, type(None): lambda v: ""}
+_done = _rows.done_rows
 
 
-def _finite_or_none(v):
-    return None if isinstance(v, float) and math.isnan(v) else v
+def _float(v):
+    """A stored float as written out: ``None`` for NaN/±inf, ``0.0`` for ``-0.0``."""
+    return float(v) + 0.0 if v is not None and math.isfinite(v) else None
 
 
-def _done(rows):
-    """Finished rows, each with ``slope``: the log-log slope of MSE vs σ of its curve."""
-    done = [dict(r) for r in rows if r["status"] == "done"]
-    curves = {}
-    for r in done:
-        curves.setdefault(_curve_key(r), []).append(r)
-    for curve in curves.values():
-        slope = loglog_slope([r["sigma"] for r in curve], [r["mse"] for r in curve])
-        for r in curve:
-            r["slope"] = slope
-    return done
+def format_number(value, spec):
+    """``format(value, spec)``, ``'—'`` for unknowns, and never a negative zero.
 
-
-def _curve_key(row):
-    return tuple(row[c] for c in GROUP) + (row["denoiser"], row["n_train"])
+    A value that rounds to zero is printed as zero: ``format_number(-0.001, '.2f')`` is
+    ``'0.00'`` (``format`` gives ``'-0.00'``), and with a sign, ``'+.2f'`` gives ``'+0.00'``.
+    """
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    text = format(value, spec)
+    try:
+        zero = float(text) == 0
+    except ValueError:  # e.g. a spec with thousands separators; not a zero to normalise
+        return text
+    return format(abs(value) * 0, spec) if zero else text  # +0 of the value's own type
 
 
 # -- CSV and JSON ------------------------------------------------------------------
 def csv_text(rows):
-    """results.csv as text: the finished rows, :data:`CSV_COLUMNS`, empty cells for unknowns."""
+    """results.csv as text: the finished rows, :data:`CSV_COLUMNS`, empty cells for unknowns.
+
+    Floats are written with ``repr`` (they read back bit for bit), booleans as ``true``/``false``.
+    """
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for row in _done(rows):
-        writer.writerow(_csv_cell(_finite_or_none(row[c])) for c in CSV_COLUMNS)
+        writer.writerow(_csv_cell(row[c]) for c in CSV_COLUMNS)
     return out.getvalue()
 
 
 def _csv_cell(value):
-    return _CSV_FORMAT.get(type(value), str)(value)
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return "" if math.isnan(value) else repr(value + 0.0)
+    return "" if value is None else str(value)
+
+
+def size_value(size):
+    """Store text of an image size → JSON: ``64`` for a square, ``[37, 31]`` (height, width)
+    for ``'37x31'``, ``None`` for a dataset without a size (``''``)."""
+    if not size:
+        return None
+    h, _, w = str(size).lower().partition("x")
+    return int(h) if not w or int(w) == int(h) else [int(h), int(w)]
 
 
 def json_rows(rows):
-    """The finished rows as JSON-ready dicts (:data:`CSV_COLUMNS`; ``None`` for unknowns)."""
-    def clean(v):
-        return None if isinstance(v, float) and not math.isfinite(v) else v
+    """The finished rows as JSON-ready dicts with typed values (``run --json``).
 
-    return [{c: clean(row[c]) for c in CSV_COLUMNS} for row in _done(rows)]
+    Keys are :data:`CSV_COLUMNS`.  Integers (:data:`INT_COLUMNS`) are ``int``, ``bound`` is a
+    ``bool``, measured numbers are ``float`` (``None`` where unknown or not finite) and ``size``
+    is :func:`size_value`: ``64`` for 64×64, ``[37, 31]`` for 37×31 (height, width).
+    """
+    def typed(c, v):
+        if c == "size":
+            return size_value(v)
+        if c in TEXT_COLUMNS:
+            return v
+        if c == "bound":
+            return bool(v)
+        if c in INT_COLUMNS:
+            return None if v is None else int(v)
+        return _float(v)
+
+    return [{c: typed(c, row[c]) for c in CSV_COLUMNS} for row in _done(rows)]
 
 
 # -- grouping ----------------------------------------------------------------------
-def _groups(rows):
-    groups = {}
-    for row in rows:
-        groups.setdefault(tuple(row[c] for c in GROUP), []).append(row)
-    return groups
-
-
-def _label_fn(rows):
-    """Row → curve label: the denoiser, plus n_train where one denoiser has several, plus [bound]."""
-    n_trains = {}
-    for r in rows:
-        n_trains.setdefault(r["denoiser"], set()).add(r["n_train"])
-
-    def label(r):
-        extra = f" (n_train={r['n_train']})" if len(n_trains[r["denoiser"]]) > 1 else ""
-        return r["denoiser"] + extra + (" [bound]" if r["bound"] else "")
-
-    return label
-
-
-def _series(rows):
-    """``{label: {sigma: row}}`` in the rows' order."""
-    label = _label_fn(rows)
-    series = {}
-    for r in rows:
-        series.setdefault(label(r), {})[r["sigma"]] = r
-    return series
-
-
-def _optimum(rows):
-    """``{sigma: (mse, stderr)}`` of the optimum, where known."""
-    return {r["sigma"]: (r["optimal_mse"], r["optimal_stderr"] or 0.0) for r in rows if r["optimal_mse"] is not None}
-
-
-def _title(key):
-    d = dict(zip(GROUP, key))
-    return f"{d['dataset']} — n={d['n']}, seed={d['seed']}, size={d['size'] or 'default'}, " \
-           f"{d['backend']} on {d['device']}, {d['dtype']}"
+_groups, _series, _optimum, _title = _rows.groups, _rows.series, _rows.optimum, _rows.title
 
 
 # -- table.md ------------------------------------------------------------------------
-def _fmt(value, spec):
-    return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, spec)
-
-
 def _md_table(header, body):
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" + "---:|" * (len(header) - 1)]
     lines += ["| " + " | ".join(cells) + " |" for cells in body]
@@ -133,19 +133,19 @@ def _psnr_table(series, optimum, sigmas):
         times = [r["seconds"] for r in by_sigma.values() if r["seconds"] is not None]
         mean_time = sum(times) / len(times) if times else None
         slope = next(iter(by_sigma.values()))["slope"]
-        body.append([label] + [_fmt(by_sigma[s]["psnr"] if s in by_sigma else None, ".2f") for s in sigmas]
-                    + [_fmt(slope, ".2f"), _fmt(mean_time, ".3g")])
+        body.append([label] + [format_number(by_sigma[s]["psnr"] if s in by_sigma else None, ".2f") for s in sigmas]
+                    + [format_number(slope, ".2f"), format_number(mean_time, ".3g")])
     if optimum:
         s_opt = sorted(optimum)
         slope = loglog_slope(s_opt, [optimum[s][0] for s in s_opt])
-        body.append(["**optimum (MMSE)**"] + [_fmt(psnr(optimum[s][0]) if s in optimum else None, ".2f")
-                                              for s in sigmas] + [_fmt(slope, ".2f"), ""])
+        body.append(["**optimum (MMSE)**"] + [format_number(psnr(optimum[s][0]) if s in optimum else None, ".2f")
+                                              for s in sigmas] + [format_number(slope, ".2f"), ""])
     return _md_table(header, body)
 
 
 def _gap_table(series, sigmas):
     header = ["denoiser"] + [f"σ={s:g}" for s in sigmas]
-    body = [[label] + [_fmt(by_sigma[s]["gap_db"] if s in by_sigma else None, ".2f") for s in sigmas]
+    body = [[label] + [format_number(by_sigma[s]["gap_db"] if s in by_sigma else None, ".2f") for s in sigmas]
             for label, by_sigma in series.items()]
     return _md_table(header, body)
 
@@ -154,7 +154,7 @@ def _sure_cell(r):
     if r is None or r.get("sure_mse") is None or not r["sure_mse"] > 0:
         return "—"
     err = 10 * math.log10(1 + (r["sure_stderr"] or 0.0) / r["sure_mse"])
-    return f"{10 * math.log10(r['sure_mse'] / r['mse']):+.2f} ± {err:.2f}"
+    return f"{format_number(10 * math.log10(r['sure_mse'] / r['mse']), '+.2f')} ± {format_number(err, '.2f')}"
 
 
 def _sure_table(series, sigmas):
@@ -200,98 +200,79 @@ def table_markdown(rows):
     return "\n".join(head + body)
 
 
-# -- mse_vs_sigma.png ---------------------------------------------------------------------
-def _colors(rows):
-    """Denoiser → colour, the same in every panel."""
-    from matplotlib import colormaps
-
-    names = [n for n in dict.fromkeys(r["denoiser"] for r in rows) if n not in _FIXED_COLORS]
-    palette = colormaps["tab10" if len(names) <= 9 else "tab20"].colors
-    palette = [c for c in palette if max(c) - min(c) > 0.05]  # greys are the identity's
-    return {**{name: palette[i % len(palette)] for i, name in enumerate(names)}, **_FIXED_COLORS}
-
-
-_FIXED_COLORS = {"identity": "0.6"}  # the σ² baseline in grey
-
-
-def _panel(ax, key, rows, colors):
-    done = _done(rows)
-    for label, by_sigma in _series(done).items():
-        sig = sorted(by_sigma)
-        first = by_sigma[sig[0]]
-        ax.plot(sig, [by_sigma[s]["mse"] for s in sig], ":" if first["bound"] else "-", marker="o", ms=3,
-                color=colors[first["denoiser"]], label=label)
-    optimum = _optimum(rows)
-    if optimum:
-        sig = sorted(optimum)
-        mse = [optimum[s][0] for s in sig]
-        ax.plot(sig, mse, "k--", lw=1.5, label="optimum")
-        se = [optimum[s][1] for s in sig]
-        if any(v > 0 for v in se):
-            lo = [max(m - 2 * e, m * 1e-3) for m, e in zip(mse, se)]
-            ax.fill_between(sig, lo, [m + 2 * e for m, e in zip(mse, se)], color="k", alpha=0.15,
-                            lw=0, label="optimum ± 2 s.e.")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("σ")
-    ax.set_ylabel("MSE per pixel")
-    d = dict(zip(GROUP, key))
-    ax.set_title(f"{d['dataset']}\nn={d['n']}, size={d['size'] or 'default'}, {d['backend']}", fontsize=9)
-    ax.grid(True, alpha=0.3)
-
-
-def plot_mse(rows, path):
-    """mse_vs_sigma.png: log-log MSE vs σ, a panel per dataset, a curve per denoiser,
-    the optimum dashed black with a ±2 standard-error band where it is estimated."""
-    from matplotlib.figure import Figure  # Agg canvas, no pyplot global state
-
-    groups = _groups(rows)
-    ncols = max(1, min(3, len(groups)))
-    nrows = max(1, math.ceil(len(groups) / ncols))
-    width, height, legend = 4.3 * ncols + 2.4, 3.6 * nrows, 2.4  # inches; the legend on the right
-    fig = Figure(figsize=(width, height))
-    fig.subplots_adjust(left=0.75 / width, right=1 - (legend + 0.1) / width, bottom=0.6 / height,
-                        top=1 - 0.6 / height, wspace=0.3, hspace=0.55)  # a layout engine costs seconds here
-    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
-    colors = _colors(rows)
-    for ax, (key, group) in zip(axes, groups.items()):
-        _panel(ax, key, group, colors)
-    handles = {}
-    for ax in axes[:len(groups)]:  # one legend for all panels: colours are shared
-        for handle, label in zip(*ax.get_legend_handles_labels()):
-            handles.setdefault(label, handle)
-    if handles:
-        fig.legend(handles.values(), handles.keys(), loc="center right", fontsize=8, frameon=False)
-    for ax in axes[len(groups):]:
-        ax.set_axis_off()
-    if not groups:
-        axes[0].text(0.5, 0.5, "no results yet", ha="center", va="center")
-    fig.savefig(path, dpi=110)
-
-
 # -- files -----------------------------------------------------------------------------
-def _atomic_write_text(path, text):
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", encoding="utf-8", newline="") as f:
-        f.write(text)
-    os.replace(tmp, path)
+def _atomic_write(path, write):
+    """Call ``write(tmp)`` on a fresh temporary file beside ``path``, then rename it to ``path``.
+
+    The temporary name is unique per call (process id and random bytes), so concurrent
+    writers never share one; the rename is atomic, so a reader sees the old or the new
+    file, never half of one.  The file is created like ``open(path, 'w')`` would (mode
+    0o666 less the umask), unlike :func:`tempfile.mkstemp`'s 0o600.  On failure the
+    temporary file is removed.
+    """
+    head, tail = os.path.split(os.fspath(path))
+    tmp = os.path.join(head, f".{tail}.{os.getpid()}-{secrets.token_hex(6)}.tmp")
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.remove(tmp)
+        except OSError:
+            pass
+        raise
 
 
-def _atomic_plot(path, rows):
-    tmp = f"{path}.tmp.png"
-    plot_mse(rows, tmp)
-    os.replace(tmp, path)
+_TMP_NAME = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)-[0-9a-f]{12}\.tmp$")
+_STALE_S = 3600  # a report takes seconds; an hour-old temporary file is a killed writer's
+
+
+def _remove_stale_temporaries(directory, names):
+    """Remove temporary files of :func:`_atomic_write` for ``names`` left by killed writers:
+    over an hour old and named by a process id that no longer runs on this machine."""
+    now = time.time()
+    for entry in os.scandir(directory):
+        m = _TMP_NAME.match(entry.name)
+        if not m or m["name"] not in names:
+            continue
+        try:
+            if now - entry.stat().st_mtime > _STALE_S and not _alive(int(m["pid"])):
+                os.remove(entry.path)
+        except OSError:  # gone already, or not ours to remove
+            pass
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True  # exists but not ours; or not a pid: leave the file alone
+    return True
+
+
+def _write_text(text):
+    def write(tmp):
+        with open(tmp, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+
+    return write
 
 
 def write_outputs(directory):
     """(Re)write results.csv, table.md and mse_vs_sigma.png in ``directory`` from its store.
 
-    Returns ``{'csv': path, 'table': path, 'plot': path}``.
+    Returns ``{'csv': path, 'table': path, 'plot': path}``.  Each file is replaced atomically
+    (see :func:`_atomic_write`), so concurrent calls on one directory all succeed; temporary
+    files of writers killed over an hour ago are removed.
     """
     with Store(directory, create=False) as store:
         rows = store.rows()
     paths = {k: os.path.join(os.fspath(directory), name) for k, name in FILES.items()}
-    _atomic_write_text(paths["csv"], csv_text(rows))
-    _atomic_write_text(paths["table"], table_markdown(rows))
-    _atomic_plot(paths["plot"], rows)
+    _remove_stale_temporaries(directory, set(FILES.values()))
+    _atomic_write(paths["csv"], _write_text(csv_text(rows)))
+    _atomic_write(paths["table"], _write_text(table_markdown(rows)))
+    _atomic_write(paths["plot"], lambda tmp: plot_mse(rows, tmp))
     return paths

@@ -28,7 +28,7 @@ generative models", NeurIPS 2022 (EDM), eq. 5 and Algorithm 2.
 Y. Song, J. Sohl-Dickstein, D. P. Kingma, A. Kumar, S. Ermon, B. Poole, "Score-based generative
 modeling through stochastic differential equations", ICLR 2021, eq. 6 and Appendix E.
 Z. Kadkhodaie, E. P. Simoncelli, "Stochastic solutions for linear inverse problems using the
-prior implicit in a denoiser", NeurIPS 2021, Algorithm 1.  ../shared/THEORY.md §8–§9.
+prior implicit in a denoiser", NeurIPS 2021, Algorithm 1.  docs/theory.md §8–§9.
 """
 from __future__ import annotations
 
@@ -208,7 +208,7 @@ def heun(denoiser, x_init, sigmas, rng=None):
 
     References
     ----------
-    Karras et al., NeurIPS 2022, Algorithm 2 with S_churn = 0; ../shared/THEORY.md §8.
+    Karras et al., NeurIPS 2022, Algorithm 2 with S_churn = 0; docs/theory.md §8.
     """
     s = _check_sigmas(sigmas)
     validate_batch(x_init)
@@ -265,7 +265,7 @@ def ascent(denoiser, x_init, sigmas, rng=None, h0=0.01, beta=0.5, max_iter=1000)
 
     Only ``sigmas[0]`` (σ_0, the noise of ``x_init``) and σ_L (the smallest positive entry
     of ``sigmas``) are used.  A σ-taking denoiser is called at t = 1 with σ_0, then with
-    σ_{t−1}, read from the previous residual (THEORY §9); a blind denoiser ignores it.  One
+    σ_{t−1}, read from the previous residual (docs/theory.md §9); a blind denoiser ignores it.  One
     NFE per update; β = 1 is deterministic.  Needs ``x_init.shape[0]`` host values per
     update (the residual σ) to decide the stopping, and evaluates only images still running.
 
@@ -284,7 +284,7 @@ def ascent(denoiser, x_init, sigmas, rng=None, h0=0.01, beta=0.5, max_iter=1000)
     References
     ----------
     Kadkhodaie & Simoncelli, NeurIPS 2021, Algorithm 1 (published: h0 = 0.01, β = 0.5,
-    σ_0 = 1, σ_L = 0.01); ../shared/THEORY.md §9.
+    σ_0 = 1, σ_L = 0.01); docs/theory.md §9.
     """
     s = _check_sigmas(sigmas)
     if not (0 < h0 <= 1 and 0 < beta <= 1):

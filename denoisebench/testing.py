@@ -70,9 +70,10 @@ def check_denoiser(denoiser, backend=Backend("numpy"), shape=(3, 1, 37, 31), dty
     """Assert that ``denoiser`` honours the contract on ``backend``; raise ``AssertionError`` if not.
 
     Checks, for each dtype: namespace, device, dtype and shape of the result are the
-    input's; a float σ gives the same result as the constant per-image array; the
-    batch gives the per-image loop's result (with a different σ per image);
-    repeated calls are identical; the result is finite; and bad input is refused
+    input's; the input (``y``, σ, the clean images of a bound) is not modified; a float σ
+    gives the same result as the constant per-image array; the batch gives the per-image
+    loop's result (with a different σ per image); repeated calls are identical; the result
+    is finite; and bad input is refused
     with a clear error: NaN or inf (ValueError), wrong ndim (ValueError), integer
     dtype (TypeError), σ ≤ 0 or non-finite (ValueError), σ array of the wrong
     length (ValueError), σ from another array namespace (TypeError).
@@ -104,9 +105,19 @@ def check_denoiser(denoiser, backend=Backend("numpy"), shape=(3, 1, 37, 31), dty
         tol_dtype = getattr(denoiser, "internal_dtype", None) or dtype
 
         def call(sigma, rows=slice(None)):
-            """The denoiser on rows of y (oracle bounds also get those rows' clean images)."""
-            extra = {"clean": backend.asarray(x_np[rows])} if getattr(denoiser, "bound", False) else {}
-            return denoiser(backend.asarray(y_np[rows]), sigma, **extra)
+            """The denoiser on rows of y (oracle bounds also get those rows' clean images); its
+            inputs must come back unchanged."""
+            inputs = {"y": backend.asarray(y_np[rows].copy())}
+            if getattr(denoiser, "bound", False):
+                inputs["clean"] = backend.asarray(x_np[rows].copy())
+            if not isinstance(sigma, float):
+                inputs["sigma"] = sigma
+            before = {k: to_numpy(v).copy() for k, v in inputs.items()}
+            out = denoiser(inputs["y"], sigma, **({"clean": inputs["clean"]} if "clean" in inputs else {}))
+            for k, v in before.items():
+                if not np.array_equal(to_numpy(inputs[k]), v):
+                    raise AssertionError(f"{what}: the denoiser modified its input {k} in place")
+            return out
 
         out = call(float(per_image[0]))
         _check_like(out, y, xp, backend, what=what)

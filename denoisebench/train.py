@@ -1,6 +1,6 @@
 """Train the bias-free U-Net on a dataset: blind over σ, resumable, deterministic on CPU.
 
-Recipe (../shared/THEORY.md §7, §12)
+Recipe (docs/theory.md §7, §12)
 ------------------------------------
 - Data: ``make_dataset(spec).sample(n_train + n_val, seed, split='train')``; the first ``n_train``
   images train, the last ``n_val`` (disjoint: image ``i`` has its own generator) validate.  Each
@@ -14,7 +14,7 @@ Recipe (../shared/THEORY.md §7, §12)
 - Loss: per-image MSE weighted by EDM's ``λ(σ) = (σ² + σ_d²)/(σ σ_d)²``, σ_d the training pixels'
   std: each example's error is normalised by what a good denoiser can reach at its σ (≈ σ² when
   σ ≪ σ_d, ≈ σ_d² when σ ≫ σ_d), so the small σ — where an unweighted loss gives no gradient and
-  THEORY.md §12 measured a +5.9 dB gap — count as much as the large ones.  Measured here
+  docs/theory.md §12 measured a +5.9 dB gap — count as much as the large ones.  Measured here
   (``gaussian``, width 32, 5000 steps, whole images): gap to the MMSE at σ = 0.01 of +0.52 dB with
   this weighting against +5.67 dB unweighted.
 - Adam, linear warm-up then cosine decay to ``final_lr · lr``; gradient-norm clipping.
@@ -39,7 +39,11 @@ import time
 
 import numpy as np
 
-__all__ = ["DEFAULTS", "LOSS_WEIGHTS", "SIGMA_SAMPLERS", "add_train_command", "cmd_train", "lr_at", "train"]
+from ._train_checks import (MAX_STEPS, MAX_TRAIN_BYTES, MAX_VALIDATIONS, TrainingDivergedError, check_bounds,
+                            check_finite, check_memory, check_output, memory_estimate)
+
+__all__ = ["DEFAULTS", "LOSS_WEIGHTS", "MAX_STEPS", "MAX_TRAIN_BYTES", "MAX_VALIDATIONS", "SIGMA_SAMPLERS",
+           "TrainingDivergedError", "lr_at", "memory_estimate", "train"]
 
 
 def _erfinv_normal(u):
@@ -125,13 +129,8 @@ def _deterministic(device):
 
 
 def _check_args(cfg):
-    for key in ("n_train", "steps", "batch", "width", "n_val", "val_every", "ckpt_every"):
-        if not isinstance(cfg[key], int) or isinstance(cfg[key], bool) or cfg[key] < 1:
-            raise ValueError(f"{key} must be an integer >= 1; got {cfg[key]!r}")
-    if not 0 < cfg["sigma_min"] < cfg["sigma_max"] or not math.isfinite(cfg["sigma_max"]):
-        raise ValueError(f"need 0 < sigma_min < sigma_max < inf; got {cfg['sigma_min']}, {cfg['sigma_max']}")
-    if not cfg["lr"] > 0 or not 0 <= cfg["warmup"] < 1 or not 0 <= cfg["final_lr"] <= 1:
-        raise ValueError("need lr > 0, 0 <= warmup < 1, 0 <= final_lr <= 1")
+    """Every setting checked before anything is sampled, built or written."""
+    check_bounds(cfg)
     for key, table in (("sigma_sampling", SIGMA_SAMPLERS), ("weighting", LOSS_WEIGHTS)):
         if cfg[key] not in table:
             raise ValueError(f"unknown {key} {cfg[key]!r}; valid: {', '.join(table)}")
@@ -170,13 +169,6 @@ def _validate(model, x_val, y_val):
     model.train()
     mse = ((out.float() - x_val) ** 2).mean(dim=(1, 2, 3)).double().cpu().numpy()
     return float(np.mean(10 * np.log10(1.0 / np.maximum(mse, 1e-20))))
-
-
-def _checkpoint_path(out, checkpoint):
-    if checkpoint:
-        return os.fspath(checkpoint)
-    base = os.fspath(out)
-    return (base[: -len(".safetensors")] if base.endswith(".safetensors") else base) + ".ckpt.safetensors"
 
 
 def _resume(path, model, opt, config):
@@ -234,6 +226,17 @@ def train(dataset_spec, n_train=2048, steps=5000, patch=32, width=32, seed=0, de
         ``out``, ``step`` (completed), ``finished``, ``seconds`` (wall time over all sittings),
         ``val_psnr`` (mean dB over the validation set), ``steps_per_second`` (this sitting),
         ``history`` (``[step, loss (moving average), val_psnr]`` at each validation).
+
+    Raises
+    ------
+    ValueError
+        A setting out of bounds (``0 < lr <= 1``, ``clip`` finite and >= 0, ``1 <= steps <= 10^7``,
+        ``width <= 256``, at most 10^4 validations, an estimated memory above
+        :data:`MAX_TRAIN_BYTES`), or an ``out`` that cannot be written (empty, a directory, in a
+        missing or unwritable folder) — all checked before any training step.
+    TrainingDivergedError
+        A non-finite loss, gradient norm or weight during training (a ``RuntimeError``); the
+        weight file is not written (an earlier checkpoint, finite, is kept).
     """
     import torch
     from tqdm import tqdm
@@ -242,14 +245,16 @@ def train(dataset_spec, n_train=2048, steps=5000, patch=32, width=32, seed=0, de
     from .noise import add_noise
     from .weights_io import save_checkpoint, save_weights
 
-    if out is None:
-        raise ValueError("out: the weight file to write is required")
     cfg = {"n_train": n_train, "steps": steps, "patch": patch, "width": width, "seed": seed, "sigma_max": float(sigma_max),
            "sigma_min": float(sigma_min), "batch": batch, "lr": float(lr), "sigma_sampling": sigma_sampling,
            "weighting": weighting, "padding": padding, "n_val": n_val, "val_every": val_every,
            "ckpt_every": ckpt_every, "warmup": float(warmup), "final_lr": float(final_lr), "clip": float(clip or 0)}
     _check_args(cfg)
+    if stop_at is not None and (not isinstance(stop_at, int) or isinstance(stop_at, bool) or stop_at < 0):
+        raise ValueError(f"stop_at must be None or an integer >= 0; got {stop_at!r}")
+    ckpt = check_output(out, checkpoint)
     ds, cfg = _resolve(dataset_spec, cfg)
+    check_memory(cfg, ds.channels, ds.shape)
     try:
         dev = torch.device(device)
     except RuntimeError as exc:
@@ -268,7 +273,6 @@ def train(dataset_spec, n_train=2048, steps=5000, patch=32, width=32, seed=0, de
         torch.manual_seed(seed)
         model = build(default_hparams(width, data.shape[1], cfg["padding"])).to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"])
-    ckpt = _checkpoint_path(out, checkpoint)
     start, result = 0, {}
     if resume and os.path.exists(ckpt):
         start, result = _resume(ckpt, model, opt, cfg)
@@ -298,18 +302,22 @@ def train(dataset_spec, n_train=2048, steps=5000, patch=32, width=32, seed=0, de
                 x_hat = model(x + sigma[:, None, None, None] * z)
             err = ((x_hat.float() - x) ** 2).mean(dim=(1, 2, 3))
             loss = (weight_fn(sigma, cfg["sigma_data"]) * err).mean()
+            done, value = step + 1, float(loss.detach())
+            if not math.isfinite(value):
+                check_finite(model, done, value, f"the loss ({value})")
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if cfg["clip"]:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["clip"])
+                norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["clip"]))
+                if not math.isfinite(norm):
+                    check_finite(model, done, norm, f"the gradient norm ({norm})")
             opt.step()
-            done = step + 1
-            value = float(loss.detach())
             ema = value if ema is None else 0.98 * ema + 0.02 * value
             if done % val_every == 0 or done == steps:
                 val = _validate(model, x_val, y_val)
                 history.append([done, ema, val])
             if done % ckpt_every == 0 or done == last:
+                check_finite(model, done, 0.0, "a weight")
                 save_checkpoint(ckpt, model, opt, done, snapshot(done, val))
             bar.update(1)
             bar.set_postfix(loss=f"{ema:.4g}", val_psnr="-" if val is None else f"{val:.2f}")
@@ -326,50 +334,3 @@ def train(dataset_spec, n_train=2048, steps=5000, patch=32, width=32, seed=0, de
 
 
 # -- command line ---------------------------------------------------------------------------
-def add_train_command(subparsers):
-    """Add ``denoisebench train`` to an argparse ``subparsers``; its handler is ``args.handler``."""
-    d = DEFAULTS
-    p = subparsers.add_parser(
-        "train", help="train the bias-free U-Net on a dataset; write FILE.safetensors",
-        description="Train a bias-free U-Net (blind over sigma) on seeded training images of a dataset and "
-        "write its weights (safetensors + metadata). Checkpoints every --ckpt-every steps: rerunning "
-        "the same command resumes. Deterministic for a seed on CPU.")
-    p.add_argument("--dataset", required=True, metavar="SPEC", help="dataset spec (name or name:key=value,...)")
-    p.add_argument("--out", required=True, metavar="FILE", help="weight file to write (.safetensors)")
-    for flag, typ, help_ in (
-            ("n-train", int, "training images"), ("steps", int, "Adam steps"),
-            ("patch", int, "crop size, a multiple of 4 (--padding circular: the image size)"),
-            ("width", int, "U-Net width (channels at the finest scale)"), ("seed", int, "seed"),
-            ("batch", int, "crops per step"), ("lr", float, "peak learning rate"),
-            ("sigma-min", float, "smallest training sigma"), ("sigma-max", float, "largest training sigma"),
-            ("n-val", int, "validation images"), ("val-every", int, "validate every K steps"),
-            ("ckpt-every", int, "checkpoint every K steps"), ("warmup", float, "warm-up fraction of the steps"),
-            ("final-lr", float, "final learning rate, a fraction of --lr"),
-            ("clip", float, "gradient-norm clip (0: none)"), ("stop-at", int, "stop after this many steps (resumable)")):
-        key = flag.replace("-", "_")
-        p.add_argument(f"--{flag}", type=typ, default=d.get(key), help=f"{help_} (default %(default)s)")
-    p.add_argument("--device", default=d["device"], help="torch device (default %(default)s)")
-    p.add_argument("--sigma-sampling", choices=list(SIGMA_SAMPLERS), default=d["sigma_sampling"],
-                   help="law of the training sigma (default %(default)s)")
-    p.add_argument("--weighting", choices=list(LOSS_WEIGHTS), default=d["weighting"],
-                   help="per-image loss weight (default %(default)s)")
-    p.add_argument("--padding", choices=("zeros", "circular"), default=d["padding"],
-                   help="convolution padding; circular (periodic data) trains on whole images (default %(default)s)")
-    p.add_argument("--no-resume", dest="resume", action="store_false", help="ignore an existing checkpoint")
-    p.add_argument("--no-amp", dest="amp", action="store_false", default=None, help="no mixed precision on CUDA")
-    p.add_argument("--keep-checkpoint", action="store_true", help="keep the checkpoint after finishing")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(handler=cmd_train)
-    return p
-
-
-def cmd_train(args):
-    """Run ``denoisebench train`` from parsed ``args``; return the exit code (ValueError on bad input)."""
-    names = ("n_train", "steps", "patch", "width", "seed", "device", "sigma_max", "batch", "lr", "sigma_min",
-             "sigma_sampling", "weighting", "padding", "n_val", "val_every", "ckpt_every", "warmup", "final_lr",
-             "clip", "amp", "keep_checkpoint", "stop_at", "resume")
-    result = train(args.dataset, out=args.out, progress=not args.quiet, **{k: getattr(args, k) for k in names})
-    state = "wrote" if result["finished"] else f"stopped at step {result['step']}; checkpoint kept for"
-    print(f"{state} {result['out']} (validation PSNR {result['val_psnr'] or float('nan'):.2f} dB, "
-          f"{result['seconds']:.0f} s)")
-    return 0

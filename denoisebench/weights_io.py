@@ -1,29 +1,46 @@
-"""Weight and checkpoint files of the bias-free U-Net: safetensors with validated JSON metadata.
+"""Weight and checkpoint files of the bias-free U-Net: safetensors with signed, validated metadata.
 
 Never pickle: tensors are stored by ``safetensors`` (a flat name → array table that cannot run
 code) and everything else — the architecture, the training configuration, the optimizer's
-hyper-parameters, the step — as JSON strings in the file's metadata.  Every load is validated; a
-file that is not what it claims raises a one-line :class:`ValueError` naming the problem
-(unreadable or truncated file, another format or format version, a checksum mismatch,
-missing/unexpected tensors, wrong shapes or dtypes, non-finite values, another architecture).
+hyper-parameters, the step — as JSON strings in the file's metadata.
 
-File layout (``format_version`` 1)
+Every load validates the file *before* anything is allocated for it, in this order; the first
+failure raises a one-line :class:`ValueError` naming the file and the problem:
+
+1. the safetensors header, parsed here (8-byte little-endian length, at most
+   :data:`MAX_HEADER_BYTES` of JSON): every tensor's dtype, shape and byte range consistent, the
+   ranges tiling the data section, the file exactly that long (truncated, random or pickled
+   files stop here, nothing is executed);
+2. the metadata: format, version, kind, valid JSON, a dataset spec;
+3. the architecture, bounded (:func:`denoisebench._bfunet.validate_hparams`: width ≤ 256,
+   channels ≤ 4, a known padding), and the tensor table the network needs, computed on torch's
+   ``meta`` device (no storage), compared name by name with the file's: the data section read
+   next is then exactly what the bounded network needs;
+4. the checksum over the *whole* file (see below) — an edited ``padding`` or dataset is refused;
+5. finite values; only then is a network built and filled.
+
+File layout (``format_version`` 2)
 ----------------------------------
 metadata ``format``           ``"denoisebench-unet"``
-metadata ``format_version``   ``"1"``
+metadata ``format_version``   ``"2"``
 metadata ``kind``             ``"weights"`` (inference) or ``"checkpoint"`` (resumable training)
 metadata ``architecture``     JSON: :func:`denoisebench._bfunet.default_hparams`
 metadata ``training``         JSON: dataset spec and parameters, training-set size, σ range and
                               sampling, loss weighting, steps, patch, batch, lr, seed, ...
 metadata ``package_version``  the denoisebench version that wrote the file
-metadata ``sha256``           SHA-256 of the tensors (sorted names, raw little-endian bytes)
+metadata ``sha256``           SHA-256 of ``"denoisebench-unet/2\\n"``, the canonical JSON of every
+                              other metadata field (sorted keys, no spaces), then per tensor in
+                              name order its canonical JSON ``[name, dtype, shape]``, a newline,
+                              and its raw little-endian bytes
 metadata ``state``            checkpoints only, JSON: completed ``step`` and Adam's param groups
 tensors ``model.<name>``      the module's ``state_dict`` (weights and running std buffers)
 tensors ``optim.<i>.<key>``   checkpoints only: Adam's ``step``, ``exp_avg``, ``exp_avg_sq`` of
                               parameter ``i``
 
-Writes are atomic (a temporary file in the same folder, then :func:`os.replace`), so an
-interrupted write never leaves a half file under the final name.
+Version 1 files (checksum over the tensors only) are refused with a pointer to :func:`resave`.
+Writes are atomic (``.tmp-<pid>-*.safetensors`` in the same folder, then :func:`os.replace`;
+the temporary file is removed on every exit path, and :func:`remove_stale_temps` removes those
+left by killed processes), so an interrupted write never leaves a half file under the final name.
 
 References
 ----------
@@ -34,54 +51,73 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 
-import numpy as np
+from ._safetensors import (MAX_HEADER_BYTES, TORCH_NAMES, as_tensors, atomic_write, read_data, read_header,
+                           remove_stale_temps)
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "load_checkpoint", "load_weights", "save_checkpoint", "save_weights"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "MAX_HEADER_BYTES", "load_checkpoint", "load_weights", "remove_stale_temps",
+           "resave", "save_checkpoint", "save_weights"]
 
 FORMAT = "denoisebench-unet"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 _REQUIRED = ("format", "format_version", "kind", "architecture", "training", "package_version", "sha256")
+
+
+# -- checksums ---------------------------------------------------------------------------
+def _canonical(obj):
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+def _digest(metadata, table, data):
+    """SHA-256 of the whole file's content: metadata (less ``sha256``), tensor names, dtypes, shapes, bytes."""
+    h = hashlib.sha256(f"{FORMAT}/{FORMAT_VERSION}\n".encode())
+    h.update(_canonical({k: v for k, v in metadata.items() if k != "sha256"}))
+    for name in sorted(table):
+        entry = table[name]
+        begin, end = entry["data_offsets"]
+        h.update(b"\n" + _canonical([name, entry["dtype"], entry["shape"]]) + b"\n")
+        h.update(data[begin:end])
+    return h.hexdigest()
+
+
+def _legacy_digest(table, data):
+    """The version-1 checksum (tensors only), recomputed from the raw bytes, for :func:`resave`."""
+    h = hashlib.sha256()
+    for name in sorted(table):
+        entry = table[name]
+        begin, end = entry["data_offsets"]
+        h.update(name.encode())
+        h.update(str(tuple(entry["shape"])).encode() + f"torch.{TORCH_NAMES[entry['dtype']]}".encode())
+        h.update(data[begin:end])
+    return h.hexdigest()
 
 
 # -- writing -----------------------------------------------------------------------------
 def _package_version():
-    from . import __version__
+    from ._version import __version__
 
     return __version__
 
 
-def _digest(tensors):
-    h = hashlib.sha256()
-    for name in sorted(tensors):
-        t = tensors[name].detach().cpu().contiguous()
-        h.update(name.encode())
-        h.update(str(tuple(t.shape)).encode() + str(t.dtype).encode())
-        h.update(t.reshape(-1).numpy().tobytes())
-    return h.hexdigest()
+def _signed(tensors, metadata):
+    """The bytes of a safetensors file holding ``tensors`` and ``metadata`` with its ``sha256`` set."""
+    from safetensors.torch import save
+
+    meta = {k: v for k, v in metadata.items() if k != "sha256"}
+    blob = save(tensors, metadata=meta)
+    n = int.from_bytes(blob[:8], "little")
+    table = {k: v for k, v in json.loads(blob[8:8 + n]).items() if k != "__metadata__"}
+    meta["sha256"] = _digest(meta, table, memoryview(blob)[8 + n:])
+    return save(tensors, metadata=meta)
 
 
 def _write(path, tensors, kind, architecture, training, extra=None):
-    from safetensors.torch import save_file
-
     tensors = {k: v.detach().cpu().contiguous().clone() for k, v in tensors.items()}
     metadata = {"format": FORMAT, "format_version": str(FORMAT_VERSION), "kind": kind,
                 "architecture": json.dumps(architecture, sort_keys=True),
                 "training": json.dumps(training, sort_keys=True),
-                "package_version": _package_version(), "sha256": _digest(tensors), **(extra or {})}
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".safetensors")
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=metadata)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; weight files are data to share (package data)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return str(path)
+                "package_version": _package_version(), **(extra or {})}
+    return atomic_write(path, _signed(tensors, metadata))
 
 
 def save_weights(path, model, training):
@@ -109,34 +145,20 @@ def _scalar(value):
 
 
 # -- reading -----------------------------------------------------------------------------
-def _read(path):
-    """``(tensors, metadata)`` of a safetensors file; ``ValueError`` if it is not one."""
-    import safetensors
-    from safetensors.torch import load
-
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"no weight file {path!r}")
-    with open(path, "rb") as f:
-        blob = f.read()
-    try:
-        tensors = load(blob)
-        header_len = int.from_bytes(blob[:8], "little")
-        metadata = json.loads(blob[8:8 + header_len]).get("__metadata__") or {}
-    except (safetensors.SafetensorError, ValueError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path}: not a readable safetensors file ({exc})") from None
-    return tensors, metadata
-
-
-def _check_metadata(path, metadata, kinds):
+def _check_metadata(path, metadata, kinds, legacy=False):
     missing = [k for k in _REQUIRED if k not in metadata]
     if metadata.get("format") != FORMAT:
         raise ValueError(f"{path}: not a denoisebench U-Net file (format {metadata.get('format')!r}, "
                          f"expected {FORMAT!r})")
     if missing:
         raise ValueError(f"{path}: metadata lacks {', '.join(missing)}")
-    if metadata["format_version"] != str(FORMAT_VERSION):
-        raise ValueError(f"{path}: format version {metadata['format_version']!r} is not supported "
+    version = metadata["format_version"]
+    if version == "1" and not legacy:
+        raise ValueError(f"{path}: format version 1 (its checksum covers the tensors, not the metadata) is no "
+                         f"longer read; re-save it with denoisebench.weights_io.resave({str(path)!r}) once you "
+                         "trust its metadata, or retrain it")
+    if version not in (str(FORMAT_VERSION), "1"):
+        raise ValueError(f"{path}: format version {version!r} is not supported "
                          f"(this denoisebench reads version {FORMAT_VERSION})")
     if metadata["kind"] not in kinds:
         raise ValueError(f"{path}: a {metadata['kind']!r} file, expected {' or '.join(map(repr, kinds))}")
@@ -144,8 +166,8 @@ def _check_metadata(path, metadata, kinds):
     for key in ("architecture", "training") + (("state",) if metadata["kind"] == "checkpoint" else ()):
         try:
             out[key] = json.loads(metadata[key])
-        except (KeyError, json.JSONDecodeError) as exc:
-            raise ValueError(f"{path}: metadata {key!r} is missing or not valid JSON ({exc})") from None
+        except (KeyError, ValueError, RecursionError) as exc:
+            raise ValueError(f"{path}: metadata {key!r} is missing or not valid JSON ({type(exc).__name__})") from None
         if not isinstance(out[key], dict):
             raise ValueError(f"{path}: metadata {key!r} must be a JSON object")
     if not isinstance(out["training"].get("dataset"), str):
@@ -153,49 +175,77 @@ def _check_metadata(path, metadata, kinds):
     return out
 
 
-def _check_tensors(path, tensors, model, prefix="model."):
-    """Compare the file's ``prefix`` tensors with ``model``'s state dict: names, shapes, dtypes, finiteness."""
-    expected = model.state_dict()
-    found = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
-    missing = sorted(set(expected) - set(found))
-    unexpected = sorted(set(found) - set(expected))
+def _expected_table(path, hparams, kind, architecture):
+    """``{tensor name: (shape, safetensors dtype)}`` the file must hold (optimizer entries: allowed)."""
+    from ._bfunet import expected_state
+
+    try:
+        state, params = expected_state(hparams), expected_state(hparams, parameters_only=True)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{path}: invalid architecture: {exc}") from None
+    if architecture is not None and dict(architecture) != hparams:
+        diff = {k: (hparams.get(k), architecture.get(k)) for k in set(hparams) | set(architecture)
+                if hparams.get(k) != architecture.get(k)}
+        raise ValueError(f"{path}: architecture mismatch (file, expected): {diff}")
+    to_st = {v: k for k, v in TORCH_NAMES.items()}
+    model = {f"model.{k}": (shape, to_st[str(dtype).removeprefix("torch.")]) for k, (shape, dtype) in state.items()}
+    optim = {}
+    if kind == "checkpoint":  # Adam's state of parameter i, in model.parameters() order
+        for i, name in enumerate(params):
+            shape, dtype = model[f"model.{name}"]
+            optim.update({f"optim.{i}.step": ((), "F32"), f"optim.{i}.exp_avg": (shape, dtype),
+                          f"optim.{i}.exp_avg_sq": (shape, dtype)})
+    return model, optim
+
+
+def _check_table(path, table, kind, model, optim):
+    """The file's tensors against the architecture's: names, shapes, dtypes — before reading any data."""
+    missing = sorted(set(model) - set(table))
     if missing:
-        raise ValueError(f"{path}: missing tensor {prefix}{missing[0]}" + (f" and {len(missing) - 1} more" if len(missing) > 1 else ""))
-    if unexpected:
-        raise ValueError(f"{path}: unexpected tensor {prefix}{unexpected[0]} for this architecture")
-    for name, ref in expected.items():
-        t = found[name]
-        if tuple(t.shape) != tuple(ref.shape):
-            raise ValueError(f"{path}: tensor {prefix}{name} has shape {tuple(t.shape)}, the architecture "
-                             f"needs {tuple(ref.shape)}")
-        if t.dtype != ref.dtype:
-            raise ValueError(f"{path}: tensor {prefix}{name} has dtype {t.dtype}, expected {ref.dtype}")
-        if not bool(np.all(np.isfinite(t.numpy()))):
-            raise ValueError(f"{path}: tensor {prefix}{name} contains NaN or inf")
-    return found
+        more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+        raise ValueError(f"{path}: missing tensor {missing[0]}{more}")
+    for name in sorted(table):
+        if name not in model and name not in optim:
+            where = f"in a {kind!r} file" if name.startswith("optim.") else "for this architecture"
+            raise ValueError(f"{path}: unexpected tensor {name} {where}")
+        shape, dtype = model.get(name) or optim[name]
+        if tuple(table[name]["shape"]) != shape:
+            raise ValueError(f"{path}: tensor {name} has shape {tuple(table[name]['shape'])}, the architecture "
+                             f"needs {shape}")
+        if table[name]["dtype"] != dtype:
+            raise ValueError(f"{path}: tensor {name} has dtype {table[name]['dtype']}, expected {dtype}")
+
+
+def _read(path, kinds, architecture=None, legacy=False):
+    """Validate ``path`` (header, metadata, architecture, tensor table, checksum); ``(metadata, meta, tensors)``."""
+    import torch
+
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no weight file {path!r}")
+    with open(path, "rb") as f:
+        metadata, table, length = read_header(f, path)
+        meta = _check_metadata(path, metadata, kinds, legacy)
+        model, optim = _expected_table(path, meta["architecture"], metadata["kind"], architecture)
+        _check_table(path, table, metadata["kind"], model, optim)
+        data = read_data(f, path, length)  # exactly what the validated, bounded network needs
+    view = memoryview(data)
+    digest = _legacy_digest(table, view) if metadata["format_version"] == "1" else _digest(metadata, table, view)
+    if metadata["sha256"] != digest:
+        raise ValueError(f"{path}: checksum mismatch: the file (tensors or metadata) is corrupt or was edited")
+    tensors = as_tensors(table, data)
+    for name, t in tensors.items():
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            raise ValueError(f"{path}: tensor {name} contains NaN or inf")
+    return metadata, meta, tensors
 
 
 def _open(path, kinds, architecture=None):
     from ._bfunet import build
 
-    tensors, metadata = _read(path)
-    meta = _check_metadata(path, metadata, kinds)
-    if metadata["sha256"] != _digest(tensors):
-        raise ValueError(f"{path}: checksum mismatch: the tensors are corrupt or were edited")
-    try:
-        model = build(meta["architecture"])
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"{path}: invalid architecture: {exc}") from None
-    if architecture is not None and dict(architecture) != model.hparams:
-        diff = {k: (model.hparams.get(k), architecture.get(k)) for k in set(model.hparams) | set(architecture)
-                if model.hparams.get(k) != architecture.get(k)}
-        raise ValueError(f"{path}: architecture mismatch (file, expected): {diff}")
-    allowed = ("model.",) if metadata["kind"] == "weights" else ("model.", "optim.")
-    stray = sorted(k for k in tensors if not k.startswith(allowed))
-    if stray:
-        raise ValueError(f"{path}: unexpected tensor {stray[0]} in a {metadata['kind']!r} file")
-    state = _check_tensors(path, tensors, model)
-    model.load_state_dict(state)
+    _, meta, tensors = _read(path, kinds, architecture)
+    model = build(meta["architecture"])
+    model.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
     return model.eval(), meta, tensors
 
 
@@ -213,7 +263,8 @@ def load_weights(path, architecture=None):
     FileNotFoundError
         No such file.
     ValueError
-        Anything wrong with the file (one line naming the problem).
+        Anything wrong with the file (one line naming the file and the problem), raised before
+        a network is built.
     """
     model, meta, _ = _open(path, ("weights", "checkpoint"), architecture)
     return model, {k: meta[k] for k in ("architecture", "training")}
@@ -225,19 +276,15 @@ def load_checkpoint(path, model, optimizer):
     The returned dict has ``step`` (completed steps) and ``training`` (the configuration the
     caller compares with its own before resuming).
     """
-    loaded, meta, tensors = _open(path, ("checkpoint",), model.hparams)
-    model.load_state_dict(loaded.state_dict())
+    _, meta, tensors = _read(path, ("checkpoint",), model.hparams)
+    model.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
     groups = meta["state"].get("param_groups")
     n_params = len(list(model.parameters()))
     if not isinstance(groups, list) or sum(len(g.get("params", [])) for g in groups) != n_params:
         raise ValueError(f"{path}: optimizer state does not match the model's {n_params} parameters")
     state = {}
-    for i, param in enumerate(model.parameters()):
-        keys = {k.split(".", 2)[2]: v for k, v in tensors.items() if k.startswith(f"optim.{i}.")}
-        for key in ("exp_avg", "exp_avg_sq"):
-            if key in keys and tuple(keys[key].shape) != tuple(param.shape):
-                raise ValueError(f"{path}: tensor optim.{i}.{key} has shape {tuple(keys[key].shape)}, "
-                                 f"parameter {i} has {tuple(param.shape)}")
+    for i in range(n_params):
+        keys = {k.split(".", 2)[2]: v.clone() for k, v in tensors.items() if k.startswith(f"optim.{i}.")}
         if keys:
             state[i] = keys
     try:
@@ -245,6 +292,30 @@ def load_checkpoint(path, model, optimizer):
     except (ValueError, KeyError, TypeError) as exc:
         raise ValueError(f"{path}: optimizer state is invalid ({exc})") from None
     step = meta["state"].get("step")
-    if not isinstance(step, int) or step < 0:
+    if not isinstance(step, int) or isinstance(step, bool) or step < 0:
         raise ValueError(f"{path}: checkpoint step {step!r} is not a non-negative integer")
     return {"step": step, "training": meta["training"]}
+
+
+def resave(path, out=None):
+    """Re-write a weight or checkpoint file in the current format: same tensors, same metadata, new checksum.
+
+    Reads format version 1 (checksum over the tensors only, which it verifies) or 2 and runs every
+    check :func:`load_weights` runs.  Version 1 metadata is *not* covered by its checksum: re-save
+    only files whose metadata (architecture, padding, dataset) you trust.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file to read.
+    out : str or path-like, optional
+        Where to write (atomically); default: ``path`` itself.
+
+    Returns
+    -------
+    str
+        The path written.
+    """
+    metadata, _, tensors = _read(path, ("weights", "checkpoint"), legacy=True)
+    fresh = {**metadata, "format_version": str(FORMAT_VERSION)}
+    return atomic_write(os.fspath(path if out is None else out), _signed(tensors, fresh))

@@ -62,8 +62,7 @@ def test_a_timed_call_runs_and_absent_or_costly_cases_skip(suite):
 
 def test_quality_cells_skip_what_does_not_apply(suite):
     quality = suite["bench_quality"]
-    cache = {("cartoon", "wiener-oracle", 0.1): quality._evaluate(__import__("denoisebench.bench").bench,
-                                                                   "cartoon", "wiener-oracle", 0.1)}
+    cache = {("cartoon", "wiener-oracle", 0.1): quality._evaluate("cartoon", "wiener-oracle", 0.1)}
     assert cache[("cartoon", "wiener-oracle", 0.1)][0] == "skip"
     with pytest.raises(NotImplementedError, match="power spectrum"):
         quality.Quality().setup(cache, "cartoon", "wiener-oracle", 0.1)
@@ -74,11 +73,10 @@ def test_quality_tracks_the_identity_gap_from_theory(suite):
     10 log10(σ² / MMSE(σ)) with the dataset's exact MMSE."""
     import math
 
-    import denoisebench.bench as bench
     from denoisebench import make_dataset
 
     quality = suite["bench_quality"]
-    kind, gap = quality._evaluate(bench, "gaussian", "identity", 0.1)
+    kind, gap = quality._evaluate("gaussian", "identity", 0.1)
     assert kind == "value"
     expected = 10 * math.log10(0.1**2 / make_dataset("gaussian", size=64).mmse(0.1))
     assert gap == pytest.approx(expected, abs=0.15)  # 8 × 4096 pixels: mean(z²) within 4 sd = 3%

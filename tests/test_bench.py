@@ -14,7 +14,8 @@ import pytest
 
 import denoisebench as db
 from denoisebench import Denoiser, NotApplicableError, registry
-from denoisebench.bench import clear_caches, default_sigmas, evaluate_cell, plan, run_grid
+from denoisebench.grid import default_sigmas, plan
+from denoisebench.runner import clear_caches, evaluate_cell, run_grid
 from denoisebench.cli import main
 from denoisebench.store import KEY, Store
 
@@ -299,7 +300,8 @@ def test_sure_column_agrees_with_the_true_mse():
     """``--sure``: Stein's estimate, computed without the clean image, matches the measured MSE
     within the standard error of the paired per-image difference (computed here independently)."""
     from denoisebench.analysis import sure
-    from denoisebench.bench import evaluate_cell, plan
+    from denoisebench.grid import plan
+    from denoisebench.runner import evaluate_cell
 
     n = 24
     ds = db.make_dataset("gaussian", size=24)

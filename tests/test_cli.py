@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from denoisebench._array_api import backend_available
-from denoisebench.bench import clear_caches
+from denoisebench.runner import clear_caches
 from denoisebench.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,7 +30,7 @@ def _env():
 
 
 def _cli(*args, timeout=120):
-    return subprocess.run([sys.executable, "-m", "denoisebench.cli", *args], env=_env(),
+    return subprocess.run([sys.executable, "-m", "denoisebench", *args], env=_env(),
                           capture_output=True, text=True, timeout=timeout)
 
 

@@ -118,14 +118,14 @@ def test_float_sigma_equals_constant_array_exactly(gmm_odd):
 
 def test_params_stored_verbatim_and_fitted_state_ends_in_underscore(gmm_odd):
     w = db.make_denoiser("wiener:eps=0.001")
-    assert w.get_params() == {"eps": 0.001}
+    assert w.get_params() == {"eps": 0.001, "color": "opponent"}
     with pytest.raises(NotFittedError):
         w(np.zeros(SHAPE), 0.1)
     before = set(vars(w))
     w.fit(gmm_odd.sample(8, seed=0, split="train"))
     learned = set(vars(w)) - before
     assert learned and all(k.endswith("_") for k in learned)
-    assert w.get_params() == {"eps": 0.001}
+    assert w.get_params() == {"eps": 0.001, "color": "opponent"}
 
 
 def test_parse_spec():

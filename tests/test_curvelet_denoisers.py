@@ -114,7 +114,7 @@ def cartoons():
 
 @pytest.mark.parametrize("sigma", [0.1, 0.2])
 def test_curvelet_beats_orthogonal_wavelet_and_oracle_beats_curvelet_on_cartoons(cartoons, sigma):
-    """THEORY.md §6: on cartoons at σ ≥ 0.1 edges dominate the error and curvelets win (a peer UDCT
+    """docs/theory.md §6: on cartoons at σ ≥ 0.1 edges dominate the error and curvelets win (a peer UDCT
     by 1.9-3.5 dB).  The oracle attenuation's MSE is below hard thresholding's."""
     x = cartoons
     y = add_noise(x, sigma, seed=1)

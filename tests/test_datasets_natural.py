@@ -82,7 +82,7 @@ def test_deterministic_and_independent_of_n():
     assert not np.allclose(a, ds.sample(9, seed=3))
     assert not np.allclose(a, ds.sample(9, seed=2, split="train"))
     assert not hasattr(ds, "_split")  # sample() leaves the dataset untouched
-    assert ds.get_params() == {"size": "37x31"}
+    assert ds.get_params() == {"size": "37x31", "color": "gray"}
 
 
 @pytest.mark.parametrize("split", ["test", "train"])
@@ -147,3 +147,62 @@ def test_bad_split_and_registry():
     assert isinstance(ds, Natural) and ds.shape == (37, 31)
     with pytest.raises(ValueError, match="unknown source"):
         load_source("eagle")
+
+
+# -- colour (``color=rgb``) -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [64, "37x31"])
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_default_is_gray_and_unchanged(size, split):
+    """``natural`` stays the grayscale dataset: the same arrays as ``color=gray``, whose
+    crops are windows of the rgb2gray / 255 references (test above)."""
+    a = Natural(size=size).sample(6, seed=4, split=split)
+    np.testing.assert_array_equal(a, make_dataset(f"natural:color=gray,size={size}").sample(6, seed=4, split=split))
+    assert a.shape[1] == 1 and Natural().channels == 1
+    assert make_dataset("natural:color=gray").spec() == "natural"
+
+
+def test_rgb_sources_are_the_colour_photographs():
+    import pywt.data
+    import skimage.data
+
+    def is_colour(name):
+        module = pywt.data if name in ("aero", "ascent") else skimage.data
+        return getattr(module, name)().ndim == 3
+
+    for split in ("train", "test"):
+        assert set(_natural.RGB_SOURCES[split]) == {n for n in SOURCES[split] if is_colour(n)}
+    assert not set(_natural.RGB_SOURCES["train"]) & set(_natural.RGB_SOURCES["test"])
+
+
+@pytest.mark.parametrize("split", ["test", "train"])
+def test_rgb_crops_are_windows_of_the_colour_sources(split):
+    import skimage.data
+
+    x = make_dataset("natural:color=rgb,size=37x31").sample(10, seed=2, split=split)
+    assert x.shape == (10, 3, 37, 31) and x.dtype == np.float32 and Natural(color="rgb").channels == 3
+    refs = {n: (getattr(skimage.data, n)() / 255.0).astype(np.float32) for n in _natural.RGB_SOURCES[split]}
+    used = set()
+    for crop in x:
+        hits = [
+            (name, top, left)
+            for name, ref in refs.items()
+            for top, left in np.argwhere(
+                np.all(ref[: ref.shape[0] - 36, : ref.shape[1] - 30] == crop[:, 0, 0], axis=-1)
+            )
+            if np.array_equal(ref[top : top + 37, left : left + 31].transpose(2, 0, 1), crop)
+        ]
+        assert hits, "rgb crop is not a window of a colour source of its split"
+        used.add(hits[0][0])
+    assert len(used) == len(refs)
+    np.testing.assert_array_equal(Natural(size="37x31", color="rgb").sample(4, seed=2, split=split), x[:4])
+
+
+def test_bad_color():
+    with pytest.raises(ValueError, match="color must be one of gray, rgb; got 'cmyk'"):
+        Natural(color="cmyk").sample(1)
+    with pytest.raises(ValueError, match="grayscale"):
+        _natural.load_source_rgb("camera")
+    with pytest.raises(ValueError, match="unknown source"):
+        _natural.load_source_rgb("eagle")

@@ -2,7 +2,7 @@
 import pytest
 
 from denoisebench.cli import main
-from denoisebench.decay import decay_rows, exponent_table, run_decay
+from denoisebench.experiments.decay import decay_rows, exponent_table, run_decay
 from denoisebench.metrics import loglog_slope
 
 

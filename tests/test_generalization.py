@@ -15,7 +15,7 @@ from scipy.special import logsumexp
 import denoisebench as db
 from denoisebench import compare
 from denoisebench.cli import main
-from denoisebench.generalization import model_seeds, run_generalization
+from denoisebench.experiments.generalization import model_seeds, run_generalization
 from denoisebench.registry import SpecError
 from denoisebench.sampling import heun, initial_noise, karras_sigmas
 

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from denoisebench.cli import main
-from denoisebench.perf import SIGMA, _label, median_seconds, noisy_batch, profile_line, run_perf
+from denoisebench.perf import SIGMA, median_seconds, noisy_batch, profile_line, run_perf
+from denoisebench.perf.timing import _label
 
 QUICK_DENOISERS = ["identity", "wiener-oracle", "wavelet"]
 
@@ -178,8 +179,8 @@ def test_quick_gpu_report(backend, device, tmp_path):
 
 def test_a_missing_peer_is_said_plainly(quick, monkeypatch):
     """A peer package that is not importable gives a line saying so, not a crash or a silent gap."""
-    import denoisebench._perf_peers as peers
-    from denoisebench._perf_report import cpu_markdown
+    import denoisebench.perf.peers as peers
+    from denoisebench.perf.report import cpu_markdown
 
     monkeypatch.setattr(peers, "COMPARISONS", {"curvelet": ("no_such_module_here", peers.curvelet_vs_udct)})
     rows = peers.compare_all(quick=True)
@@ -193,7 +194,7 @@ def test_a_missing_peer_is_said_plainly(quick, monkeypatch):
 def test_limit_threads_sets_and_restores_the_pools():
     torch = pytest.importorskip("torch")
     threadpoolctl = pytest.importorskip("threadpoolctl")
-    from denoisebench._perf_machine import limit_threads
+    from denoisebench.perf.machine import limit_threads
 
     before = torch.get_num_threads(), [p["num_threads"] for p in threadpoolctl.threadpool_info()]
     with limit_threads(1):

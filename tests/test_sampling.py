@@ -339,7 +339,7 @@ def test_same_seed_cosine():
 
 # -- the command ---------------------------------------------------------------------------------------
 def test_run_sample_writes_files_and_uses_the_same_noise_for_every_denoiser(tmp_path):
-    from denoisebench._sample_cmd import run_sample
+    from denoisebench.experiments.sample import run_sample
 
     paths = run_sample("gaussian:size=8", ["optimal", "wiener"], out=str(tmp_path), n=4, steps=5, n_train=16,
                        n_data=16, dtype="float64", sigma_max=4.0, sigma_min=0.01)
@@ -361,7 +361,7 @@ def test_run_sample_writes_files_and_uses_the_same_noise_for_every_denoiser(tmp_
 @pytest.mark.parametrize("kwargs", [{"sampler": "nope"}, {"schedule": "nope"}, {"sigma_min": 100.0},
                                     {"n": 0}, {"backend": "nope"}])
 def test_run_sample_refuses_bad_requests_with_spec_errors(tmp_path, kwargs):
-    from denoisebench._sample_cmd import run_sample
+    from denoisebench.experiments.sample import run_sample
 
     with pytest.raises(SpecError):
         run_sample("gaussian:size=8", ["optimal"], out=str(tmp_path), **kwargs)
@@ -372,7 +372,7 @@ def test_run_sample_refuses_bad_requests_with_spec_errors(tmp_path, kwargs):
 
 
 def test_run_sample_refuses_a_denoiser_not_applicable_to_the_dataset(tmp_path):
-    from denoisebench._sample_cmd import run_sample
+    from denoisebench.experiments.sample import run_sample
 
     if "disks" not in db.list_datasets():
         pytest.skip("no dataset without a known optimum registered")

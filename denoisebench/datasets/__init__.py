@@ -5,5 +5,6 @@ from ._gmm import GaussianMixture
 from ._cartoon import Cartoon
 from ._disks import Disks
 from ._natural import Natural
+from ._folder import Folder
 
-__all__ = ["Cartoon", "Dataset", "Disks", "GaussianField", "GaussianMixture", "Natural", "parse_size"]
+__all__ = ["Cartoon", "Dataset", "Disks", "Folder", "GaussianField", "GaussianMixture", "Natural", "parse_size"]

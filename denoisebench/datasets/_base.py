@@ -1,4 +1,4 @@
-"""Dataset base: seeded clean batches ``(n, 1, H, W)`` float32, optimum where theory gives it."""
+"""Dataset base: seeded clean batches ``(n, C, H, W)`` float32, optimum where theory gives it."""
 from __future__ import annotations
 
 import numpy as np
@@ -29,15 +29,24 @@ def parse_size(size):
 class Dataset(ParamsMixin):
     """Base class of datasets.
 
-    ``sample(n, seed, split)`` returns a clean float32 batch ``(n, 1, H, W)``:
+    ``sample(n, seed, split)`` returns a clean float32 batch ``(n, C, H, W)``:
     image ``i`` is drawn from its own generator ``(seed, split, i)``, so it is the
-    same whatever ``n``.  Subclasses write ``_image(rng, shape)``.  Those with a
-    known optimum override :meth:`optimal_denoiser` and :meth:`mmse`.
+    same whatever ``n``.  Subclasses write ``_image(rng, shape)``, which returns an
+    ``(H, W)`` array (``C = 1``) or a ``(C, H, W)`` one.  Those with a known optimum
+    override :meth:`optimal_denoiser` and :meth:`mmse`.
     """
 
     #: Human description of the intensity scale (documented per dataset).
     scale = "[0, 1]"
     splits = ("train", "test")
+    #: Number of channels ``C`` of :meth:`sample`'s images (1: grayscale, 3: colour).
+    channels = 1
+    #: Checked in every subclass, overrides included (:mod:`denoisebench._params`): ``sample``'s n
+    #: is an int >= 1 (and the parameters are checked), ``mmse``'s σ a finite float > 0.
+    argument_guards = {"sample": "n", "mmse": "sigma", "mmse_stderr": "sigma"}
+    #: Whether a run without an explicit dataset list includes this one (False for a
+    #: dataset that cannot be built without arguments, such as ``folder``'s path).
+    default_run = True
 
     def __init__(self, size=64):
         self.size = size
@@ -47,15 +56,22 @@ class Dataset(ParamsMixin):
         return parse_size(self.size)
 
     def sample(self, n, seed=0, split="test"):
-        """``n`` clean images ``(n, 1, H, W)`` float32, deterministic per ``seed``."""
+        """``n`` clean images ``(n, C, H, W)`` float32, deterministic per ``seed``."""
         n = int(n)
         if n < 1:
             raise ValueError(f"n must be >= 1; got {n}")
         if split not in self.splits and split != "mmse":
             raise ValueError(f"split must be one of {self.splits}; got {split!r}")
         shape = self.shape
-        images = [self._image(image_rng(seed, split, i), shape) for i in range(n)]
-        return np.stack(images)[:, None].astype(np.float32)
+        images = np.stack([self._image(image_rng(seed, split, i), shape) for i in range(n)])
+        if images.ndim == 3:  # (n, H, W): one channel
+            images = images[:, None]
+        return images.astype(np.float32)
+
+    def input_files(self, split=None):
+        """Paths of the files the dataset reads (their contents belong in a cell's
+        fingerprint); empty for datasets that are generated or ship with a package."""
+        return []
 
     def _image(self, rng, shape):  # pragma: no cover - abstract
         raise NotImplementedError

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._params import Int, Real, Size
 from ..registry import register_dataset
 from ._base import Dataset
 
@@ -124,6 +125,7 @@ class Cartoon(Dataset):
     """
 
     scale = "[0, 1]: two region levels in [0.15, 0.85] (contrast 0.2-0.7) plus smooth variations <= 0.15"
+    param_rules = {"size": Size(), "alpha": Real(0, 10, lo_open=True), "supersample": Int(1, 16)}
 
     def __init__(self, size=64, alpha=2.0, supersample=4):
         self.size = size

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._params import AnyOf, Int, Real, Reals, Size
 from ..registry import register_dataset
 from ._base import Dataset
 
@@ -86,6 +87,8 @@ class Disks(Dataset):
     """
 
     scale = "[0, 1]: disk and background intensities uniform in [0, 1], anti-aliased edge"
+    param_rules = {"size": Size(), "supersample": Int(1, 16),
+                   "radius": AnyOf(Real(0, 0.5, lo_open=True), Reals(0, 0.5, lo_open=True, min_len=2, max_len=2, text=True))}
 
     def __init__(self, size=64, radius=(0.1, 0.3), supersample=4):
         self.size = size

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._fourier import power_law_spectrum, sample_stationary
+from .._params import Real, Size
 from ..registry import register_dataset
 from ._base import Dataset
 
@@ -35,10 +36,12 @@ class GaussianField(Dataset):
 
     References
     ----------
-    S. Mallat, *A Wavelet Tour of Signal Processing*, 3rd ed., §11.2.1; ../shared/THEORY.md §2.
+    S. Mallat, *A Wavelet Tour of Signal Processing*, 3rd ed., §11.2.1; docs/theory.md §2.
     """
 
     scale = "mean 0.5, pixel std 0.2 (unclipped; ~99% of pixels in [0, 1])"
+    param_rules = {"size": Size(), "exponent": Real(0, 10), "std": Real(0, 100, lo_open=True),
+                   "mean": Real(-100, 100), "cutoff": Real(0, 1000, lo_open=True)}
 
     def __init__(self, size=64, exponent=2.0, std=0.2, mean=0.5, cutoff=1.0):
         self.size = size

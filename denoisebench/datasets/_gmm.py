@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._fourier import power_law_spectrum, sample_stationary
+from .._params import Int, Real, Reals, Size
 from ..noise import add_noise
 from ..registry import register_dataset
 from ._base import Dataset
@@ -30,10 +31,13 @@ class GaussianMixture(Dataset):
 
     References
     ----------
-    ../shared/THEORY.md §3; Bishop, *Pattern Recognition and Machine Learning*, §9.2.
+    docs/theory.md §3; Bishop, *Pattern Recognition and Machine Learning*, §9.2.
     """
 
     scale = "component means 0.5/0.25/0.75, pixel stds 0.2/0.05/0.1 (unclipped, mostly in [0, 1])"
+    param_rules = {"size": Size(), "weights": Reals(0, 1, lo_open=True), "means": Reals(-100, 100),
+                   "stds": Reals(0, 100, lo_open=True), "exponents": Reals(0, 10),
+                   "cutoff": Real(0, 1000, lo_open=True), "n_mc": Int(2, 100_000)}
 
     def __init__(
         self,

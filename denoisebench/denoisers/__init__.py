@@ -14,10 +14,12 @@ from ._curvelet import Curvelet, CurveletOracle
 from ._oracle import OracleFourier, OracleWavelet, oracle_risks
 from ._external import BM3D, SkimageWavelet
 from ._unet import UNet
+from ._torchscript import TorchScript
+from ._deepinv import DeepInv
 # isort: on
 
 __all__ = [
-    "BM3D", "Curvelet", "CurveletOracle", "EmpiricalPosterior", "Identity", "OptimalDenoiser", "OracleFourier", "OracleWavelet",
-    "SkimageWavelet", "StationaryMixturePosterior", "UNet", "Wavelet", "WaveletTI", "Wiener", "WienerOracle",
+    "BM3D", "Curvelet", "CurveletOracle", "DeepInv", "EmpiricalPosterior", "Identity", "OptimalDenoiser", "OracleFourier", "OracleWavelet",
+    "SkimageWavelet", "StationaryMixturePosterior", "TorchScript", "UNet", "Wavelet", "WaveletTI", "Wiener", "WienerOracle",
     "oracle_risks",
 ]

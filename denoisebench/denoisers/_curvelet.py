@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 from .._array_api import asarray_like
+from .._color import COLOR_SPACES
+from .._memory import curvelet_frame_bytes
+from .._params import Bool, Int, OneOf, Opt, Real
 from ..base import Denoiser
 from ..registry import register_denoiser
 from ..transforms._curvelet import curvelet_frame
@@ -43,6 +46,9 @@ class Curvelet(Denoiser):
     mode : {'hard', 'soft', 'garrote'}
     keep_coarse : bool
         Keep the coarse scale untouched.
+    color : {'opponent', 'channels'}
+        Colour images (C = 3): threshold in orthonormal opponent colours (default) or per RGB channel
+        (:mod:`denoisebench._color`); other channel counts are processed per channel.
 
     References
     ----------
@@ -53,12 +59,21 @@ class Curvelet(Denoiser):
     .. [3] S. Mallat, *A Wavelet Tour of Signal Processing*, 3rd ed., §11.3.
     """
 
-    def __init__(self, scales=None, angles=8, k=3.0, mode="hard", keep_coarse=True):
+    #: Scales: at most log2 of the largest image side (4096); the frame's size for the image is
+    #: checked against the memory at each call and when a grid is planned (``setup_bytes``).
+    param_rules = {"scales": Opt(Int(2, 12), "automatic"), "angles": Int(2, 64), "k": Real(0, 1e12),
+                   "mode": OneOf(*SHRINK), "keep_coarse": Bool(),
+                   "color": OneOf(*COLOR_SPACES)}
+    memory_factor = 32
+    setup_bytes = curvelet_frame_bytes
+
+    def __init__(self, scales=None, angles=8, k=3.0, mode="hard", keep_coarse=True, color="opponent"):
         self.scales = scales
         self.angles = angles
         self.k = k
         self.mode = mode
         self.keep_coarse = keep_coarse
+        self.color = color
 
     def _denoise(self, y, sigma, xp):
         if self.mode not in SHRINK:
@@ -90,7 +105,7 @@ class CurveletOracle(Denoiser):
 
     Parameters
     ----------
-    scales, angles : see :class:`Curvelet`.
+    scales, angles, color : see :class:`Curvelet` (the clean image is mapped to the same colour space).
 
     References
     ----------
@@ -99,10 +114,14 @@ class CurveletOracle(Denoiser):
     """
 
     bound = True
+    param_rules = {"scales": Opt(Int(2, 12), "automatic"), "angles": Int(2, 64), "color": OneOf(*COLOR_SPACES)}
+    memory_factor = 32
+    setup_bytes = curvelet_frame_bytes
 
-    def __init__(self, scales=None, angles=8):
+    def __init__(self, scales=None, angles=8, color="opponent"):
         self.scales = scales
         self.angles = angles
+        self.color = color
 
     def _denoise_oracle(self, y, sigma, xp, clean):
         frame = curvelet_frame(y.shape[-2:], self.scales, self.angles)

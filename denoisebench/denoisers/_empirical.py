@@ -62,8 +62,10 @@ class EmpiricalPosterior(Denoiser):
         v = xp.reshape(y, (n, -1)) - centre
         # ‖v − a_m‖² up to the per-row constant ‖v‖², which the softmax ignores.
         d2 = asarray_like(self.sq_norms_, y) - 2.0 * (v @ xp.matrix_transpose(atoms))
-        logits = -d2 / (2.0 * xp.reshape(sigma, (n, 1)) ** 2)
-        w = xp.exp(logits - xp.max(logits, axis=1, keepdims=True))
+        # softmax(−d2 / 2σ²) shifted by the nearest atom before dividing, and divided by σ twice:
+        # no overflow to inf − inf at tiny σ (the limit is the nearest atom, not NaN).
+        s = xp.reshape(sigma, (n, 1))
+        w = xp.exp(-((d2 - xp.min(d2, axis=1, keepdims=True)) / (2.0 * s)) / s)
         w = w / xp.sum(w, axis=1, keepdims=True)
         out = w @ atoms + centre
         return xp.reshape(out, y.shape)

@@ -13,6 +13,8 @@ import importlib.util
 import numpy as np
 
 from .._array_api import asarray_like, device_of, is_host, to_numpy
+from .._color import COLOR_SPACES
+from .._params import Int, OneOf, Opt, Wavelet
 from ..base import Denoiser
 from ..registry import register_denoiser
 
@@ -24,7 +26,8 @@ def _installed(module):
 
 
 class _HostPeer(Denoiser):
-    """Loops a host function ``_one(image_2d, sigma)`` over images and channels."""
+    """Loops a host function ``_one(image_2d, sigma)`` over images and channels, or
+    ``_one_color(image_hw3, sigma)`` over the images when it handles colour itself (``own_color``)."""
 
     host_only = True
 
@@ -37,7 +40,11 @@ class _HostPeer(Denoiser):
         y_np = np.asarray(to_numpy(y), dtype=np.float64)
         s = np.asarray(to_numpy(sigma), dtype=np.float64).reshape(-1)
         out = np.empty_like(y_np)
+        whole = self.own_color and self.color == "opponent" and y_np.shape[1] == 3
         for i in range(y_np.shape[0]):
+            if whole:
+                out[i] = np.moveaxis(self._one_color(np.moveaxis(y_np[i], 0, -1), float(s[i])), -1, 0)
+                continue
             for c in range(y_np.shape[1]):
                 out[i, c] = self._one(y_np[i, c], float(s[i]))
         return asarray_like(out, y)
@@ -49,6 +56,8 @@ class SkimageWavelet(_HostPeer):
 
     Parameters mirror scikit-image's (BayesShrink or VisuShrink; soft or hard;
     symmetric boundaries).  ``rescale_sigma=False`` because the input is not rescaled.
+    ``color``: colour images (C = 3) are denoised in orthonormal opponent colours (default) or
+    per RGB channel (:mod:`denoisebench._color`), each channel with the true σ.
 
     References
     ----------
@@ -57,12 +66,16 @@ class SkimageWavelet(_HostPeer):
     """
 
     available = staticmethod(_installed("skimage"))
+    param_rules = {"wavelet": Wavelet(orthogonal=False), "method": OneOf("BayesShrink", "VisuShrink"),
+                   "mode": OneOf("soft", "hard"), "levels": Opt(Int(1, 12), "automatic"),
+                   "color": OneOf(*COLOR_SPACES)}
 
-    def __init__(self, wavelet="db4", method="BayesShrink", mode="soft", levels=None):
+    def __init__(self, wavelet="db4", method="BayesShrink", mode="soft", levels=None, color="opponent"):
         self.wavelet = wavelet
         self.method = method
         self.mode = mode
         self.levels = levels
+        self.color = color
 
     def _one(self, image, sigma):
         from skimage.restoration import denoise_wavelet
@@ -79,22 +92,36 @@ class BM3D(_HostPeer):
     ``denoisebench run`` leaves it out (``heavy = True``); name it with
     ``--denoisers bm3d``.  Install with ``pip install bm3d``.
 
+    ``color``: colour images (C = 3) go through the package's CBM3D (``bm3d.bm3d_rgb`` with its
+    opponent transform: grouping on the luminance, shared by the colour channels; default) or
+    plain BM3D per RGB channel (``'channels'``).  CBM3D handles colour itself (``own_color``).
+
     References
     ----------
     K. Dabov, A. Foi, V. Katkovnik, K. Egiazarian, "Image denoising by sparse 3-D
     transform-domain collaborative filtering", IEEE TIP 16(8), 2007; Y. Mäkinen, L. Azzari,
-    A. Foi, "Collaborative filtering of correlated noise", IEEE TIP 29, 2020.
+    A. Foi, "Collaborative filtering of correlated noise", IEEE TIP 29, 2020; K. Dabov, A. Foi,
+    V. Katkovnik, K. Egiazarian, "Color image denoising via sparse 3D collaborative filtering with
+    grouping constraint in luminance-chrominance space", ICIP 2007 (CBM3D).
     """
 
     available = staticmethod(_installed("bm3d"))
     heavy = True
     # The bm3d binary computes in float32 on several threads: repeated calls differ by ~2e-7.
     internal_dtype = "float32"
+    own_color = True
+    param_rules = {"profile": OneOf("np", "refilter", "vn", "high", "vn_old", "deb"), "color": OneOf(*COLOR_SPACES)}
 
-    def __init__(self, profile="np"):
+    def __init__(self, profile="np", color="opponent"):
         self.profile = profile
+        self.color = color
 
     def _one(self, image, sigma):
         import bm3d
 
         return bm3d.bm3d(image, sigma_psd=sigma, profile=self.profile)
+
+    def _one_color(self, image, sigma):
+        import bm3d
+
+        return bm3d.bm3d_rgb(image, sigma_psd=sigma, profile=self.profile, colorspace="opp")

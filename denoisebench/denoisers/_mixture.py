@@ -30,7 +30,7 @@ class StationaryMixturePosterior(Denoiser):
 
     References
     ----------
-    ../shared/THEORY.md §3; C. M. Bishop, *Pattern Recognition and Machine Learning*, §2.3.3
+    docs/theory.md §3; C. M. Bishop, *Pattern Recognition and Machine Learning*, §2.3.3
     and §9.2 (posterior of a Gaussian mixture).
     """
 

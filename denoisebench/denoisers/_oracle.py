@@ -4,7 +4,7 @@ In an orthonormal basis with clean coefficients ``x_m`` and noise std σ per coe
 oracle attenuation ``x̂_m = |x_m|² / (|x_m|² + σ²) · y_m`` has risk
 ``r_inf = Σ_m σ² |x_m|² / (σ² + |x_m|²)`` — the best diagonal (per-coefficient linear) estimator —
 and the oracle projection (keep ``y_m`` iff ``|x_m| > σ``) has ``r_pr = Σ_m min(σ², |x_m|²)``, with
-``r_inf ≤ r_pr ≤ 2 r_inf`` (THEORY.md §4).  Every coefficient takes part, the coarse
+``r_inf ≤ r_pr ≤ 2 r_inf`` (docs/theory.md §4).  Every coefficient takes part, the coarse
 approximation's included.  The Fourier basis is the unitary DFT ``fft2(x) / √N``: numpy's
 unnormalised ``fft2`` gives noise variance ``N σ²`` per coefficient, hence the gain
 ``|X_k|² / (|X_k|² + N σ²)`` on ``fft2(y)``.  The wavelet basis is the periodic orthonormal one of
@@ -19,7 +19,9 @@ projection), Theorem 11.7 (``r_inf ≤ r_pr ≤ 2 r_inf``).
 from __future__ import annotations
 
 from .._array_api import array_namespace, as_sigma, asarray_like, fft_of
+from .._color import COLOR_SPACES
 from .._fourier import rfft_multiplicity
+from .._params import Int, OneOf, Opt, Wavelet as WaveletName
 from ..base import Denoiser
 from ..registry import register_denoiser
 from ..transforms import dwt2, idwt2
@@ -93,6 +95,9 @@ class OracleWavelet(Denoiser):
         An orthogonal pywt wavelet.
     levels : int or None
         As for :class:`~denoisebench.denoisers.Wavelet`.
+    color : {'opponent', 'channels'}
+        Colour images (C = 3): the oracle in orthonormal opponent colours (default; the clean image
+        is mapped too) or per RGB channel (:mod:`denoisebench._color`).
 
     References
     ----------
@@ -100,10 +105,12 @@ class OracleWavelet(Denoiser):
     """
 
     bound = True
+    param_rules = {"wavelet": WaveletName(), "levels": Opt(Int(1, 12), "automatic"), "color": OneOf(*COLOR_SPACES)}
 
-    def __init__(self, wavelet="db4", levels=None):
+    def __init__(self, wavelet="db4", levels=None, color="opponent"):
         self.wavelet = wavelet
         self.levels = levels
+        self.color = color
 
     def _denoise_oracle(self, y, sigma, xp, clean):
         levels = resolve_levels(y.shape, self.wavelet, self.levels)
@@ -126,15 +133,21 @@ class OracleFourier(Denoiser):
     (numpy's unnormalised DFT, so the noise variance per coefficient is ``N σ²``): the best
     per-image, per-frequency linear filter, i.e. an image-adapted Wiener filter.
 
+    Parameters
+    ----------
+    color : {'opponent', 'channels'}
+        As for :class:`OracleWavelet`.
+
     References
     ----------
     S. Mallat, *A Wavelet Tour of Signal Processing*, 3rd ed., §11.1.2 and §11.2.1.
     """
 
     bound = True
+    param_rules = {"color": OneOf(*COLOR_SPACES)}
 
-    def __init__(self):
-        pass
+    def __init__(self, color="opponent"):
+        self.color = color
 
     def _denoise_oracle(self, y, sigma, xp, clean):
         n_pixels = y.shape[-2] * y.shape[-1]

@@ -18,7 +18,7 @@ Small pure functions chosen from two dicts, on arrays of any array-API namespace
                  Stein's unbiased risk estimate over ``0 ≤ T ≤ σ√(2 ln d)`` (:func:`sure_candidates`).
 
 SURE needs a weakly differentiable rule (Stein 1981).  Soft thresholding uses the soft SURE of
-THEORY.md §4; the garrote its own exact SURE (Gao 1998: ``θ'(c) = 1 + T²/c²`` for ``|c| > T``);
+docs/theory.md §4; the garrote its own exact SURE (Gao 1998: ``θ'(c) = 1 + T²/c²`` for ``|c| > T``);
 hard thresholding, discontinuous at ±T, has no SURE of this form and uses the soft SURE threshold.
 
 References
@@ -162,6 +162,13 @@ def shrink(c, t, mode="hard", xp=None):
 
 
 def oracle_gain(cx, sigma):
-    """Mallat's oracle attenuation ``|x|² / (|x|² + σ²)`` from the clean coefficients ``cx``."""
+    """Mallat's oracle attenuation ``|x|² / (|x|² + σ²)`` from the clean coefficients ``cx``.
+
+    Where both vanish (a subband holding no frequency of a small image: σ‖ψ_s‖ = 0 and its
+    coefficients are 0) the gain is 1, the σ → 0 limit, instead of 0/0.
+    """
+    xp = array_namespace(cx)
     p = cx * cx
-    return p / (p + sigma * sigma)
+    den = p + sigma * sigma
+    alive = den > 0
+    return xp.where(alive, p / xp.where(alive, den, xp.ones_like(den)), xp.ones_like(den))

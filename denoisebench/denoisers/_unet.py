@@ -1,7 +1,10 @@
 """``unet``: the trained bias-free U-Net (blind: σ is not an input), shipped per dataset.
 
-Weights come from ``denoisebench/weights/<dataset>.safetensors`` (trained by ``denoisebench train``)
-or any file (``unet:weights=PATH``).  Arrays cross to torch without leaving their device: torch
+Weights come from ``denoisebench/weights/<dataset>.safetensors`` for one channel and
+``<dataset>-rgb.safetensors`` for three (trained by ``denoisebench train``; :func:`shipped_weights`),
+or any file (``unet:weights=PATH``).  A dataset without weights of its own listed in
+:data:`FALLBACK_WEIGHTS` (a ``folder`` of the user's images) uses those of its fallback (``natural``)
+for its channel count.  Arrays cross to torch without leaving their device: torch
 input is used as is, cupy input through DLPack, numpy and array_api_strict input (host memory)
 as a CPU tensor — or on ``device`` when given.  The result returns in the input's namespace.
 """
@@ -9,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import os
+import warnings
 
 import array_api_compat
 import numpy as np
@@ -16,15 +20,40 @@ import numpy as np
 from ..base import Denoiser, NotApplicableError
 from ..registry import register_denoiser
 
-__all__ = ["UNet", "shipped_weights", "WEIGHTS_DIR"]
+__all__ = ["FALLBACK_WEIGHTS", "UNet", "shipped_weights", "WEIGHTS_DIR"]
 
 #: Folder of the shipped weight files, one per dataset name (package data).
 WEIGHTS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "weights")
 
 
-def shipped_weights(dataset_name):
-    """Path of the shipped weights for ``dataset_name`` (it may not exist)."""
-    return os.path.join(WEIGHTS_DIR, f"{dataset_name}.safetensors")
+#: Datasets without shipped weights of their own → the dataset whose weights they use (same channel
+#: count): a folder of photographs gets the weights trained on the bundled photographs.
+FALLBACK_WEIGHTS = {"folder": "natural"}
+
+
+def shipped_weights(dataset_name, channels=1):
+    """Path of the shipped weights for ``dataset_name`` and ``channels`` (it may not exist):
+    ``<name>.safetensors`` for 1 channel, ``<name>-rgb.safetensors`` for 3, ``<name>-c<C>`` otherwise."""
+    suffix = {1: "", 3: "-rgb"}.get(channels, f"-c{channels}")
+    return os.path.join(WEIGHTS_DIR, f"{dataset_name}{suffix}.safetensors")
+
+
+def _shipped_for(dataset):
+    """``(path, own)``: the dataset's shipped weights for its channel count, or its fallback's
+    (``own`` False) when it has none and :data:`FALLBACK_WEIGHTS` names one."""
+    channels = getattr(dataset, "channels", 1)
+    path = shipped_weights(dataset.name, channels)
+    if os.path.exists(path) or dataset.name not in FALLBACK_WEIGHTS:
+        return path, True
+    return shipped_weights(FALLBACK_WEIGHTS[dataset.name], channels), False
+
+
+def _check_channels(module, dataset, path):
+    """A network trained on C channels is not applicable to a dataset of another channel count."""
+    channels, expected = module.hparams["channels"], getattr(dataset, "channels", 1)
+    if channels != expected:
+        raise NotApplicableError(f"unet weights {os.path.basename(os.fspath(path))} take {channels}-channel images; "
+                                 f"dataset {dataset.spec()!r} has {expected} channels")
 
 
 def _namespace_kind(xp):
@@ -58,8 +87,10 @@ class UNet(Denoiser):
     weights : str, path-like, torch module, or None
         A weight file written by ``denoisebench train``; or an in-memory
         :class:`~denoisebench._bfunet.BiasFreeUNet` (tests, notebooks); ``None``: the shipped
-        weights of ``dataset`` (:class:`NotApplicableError` if there are none, or if they were
-        trained on other dataset parameters than ``dataset``'s, the size aside).
+        weights of ``dataset`` for its channel count (:func:`shipped_weights`, or those of
+        :data:`FALLBACK_WEIGHTS`; :class:`NotApplicableError` if there are none, or if they were
+        trained on other dataset parameters than ``dataset``'s, the size aside).  Weights of
+        another channel count than the dataset's are not applicable either.
     dataset : Dataset or spec, optional
         The dataset being scored (set by the runner); used only when ``weights`` is ``None``.
     device : str, optional
@@ -83,6 +114,13 @@ class UNet(Denoiser):
     """
 
     needs_dataset = True
+    #: Feature maps: about 300 times the input's bytes measured (64 images of 128x128).
+    memory_factor = 320
+    from .._params import AnyOf, Bool, Check, Device, Opt, Path  # the rule vocabulary (not kept on the class)
+    param_rules = {"weights": AnyOf(Opt(Path(), "the dataset's shipped weights"),
+                                    Check(lambda w: hasattr(w, "hparams"), "a BiasFreeUNet module")),
+                   "device": Device(), "amp": Bool()}
+    del AnyOf, Bool, Check, Device, Opt, Path
 
     def __init__(self, weights=None, dataset=None, device=None, amp=False):
         self.weights = weights
@@ -91,31 +129,56 @@ class UNet(Denoiser):
         self.amp = amp
 
     # -- weights ---------------------------------------------------------------------------------
+    def input_files(self):
+        """The weight file this denoiser reads (its contents enter the cell fingerprint); none for an
+        in-memory module or when no dataset is set to pick the shipped weights."""
+        if isinstance(self.weights, (str, os.PathLike)):
+            return [os.fspath(self.weights)]
+        if self.weights is None and self.dataset is not None:
+            path = _shipped_for(self._dataset())[0]
+            return [path] if os.path.exists(path) else []
+        return []
+
     def _base_module(self):
         cached = self.__dict__.get("_loaded")
         if cached is not None and cached[0] is self.weights:
             return cached[1]
-        module = self._load()
+        module, training = self._load()
         self.__dict__["_loaded"], self.__dict__["_modules"] = (self.weights, module), {}
+        self.__dict__["_training"] = training
         return module
 
+    @property
+    def trained_on(self):
+        """The dataset spec the loaded weights were trained on (their metadata); ``None`` for a module."""
+        self._base_module()
+        return (self.__dict__["_training"] or {}).get("dataset")
+
     def _load(self):
+        """``(module, training metadata or None)``; the file is validated before a network is built."""
         from ..weights_io import load_weights
 
         if self.weights is not None and not isinstance(self.weights, (str, os.PathLike)):
             if not hasattr(self.weights, "hparams"):
                 raise TypeError("unet weights must be a path or a BiasFreeUNet module")
-            return copy.deepcopy(self.weights).float().cpu().eval()
+            return copy.deepcopy(self.weights).float().cpu().eval(), None
         if self.weights is not None:
-            return load_weights(self.weights)[0]
+            module, meta = load_weights(self.weights)
+            if self.dataset is not None:
+                _check_channels(module, self._dataset(), self.weights)
+                _warn_other_dataset(meta["training"], self._dataset(), self.weights)
+            return module, meta["training"]
         dataset = self._dataset()
-        path = shipped_weights(dataset.name)
+        path, own = _shipped_for(dataset)
         if not os.path.exists(path):
-            raise NotApplicableError(f"no shipped unet weights for dataset {dataset.name!r}; train them with "
-                                     f"`denoisebench train --dataset {dataset.name} --out FILE` and use unet:weights=FILE")
+            raise NotApplicableError(f"no shipped unet weights for dataset {dataset.name!r} with "
+                                     f"{getattr(dataset, 'channels', 1)} channel(s); train them with `denoisebench "
+                                     f"train --dataset {dataset.spec()} --out FILE` and use unet:weights=FILE")
         module, meta = load_weights(path)
-        _check_same_dataset(meta["training"], dataset, path)
-        return module
+        if own:
+            _check_same_dataset(meta["training"], dataset, path)
+        _check_channels(module, dataset, path)
+        return module, meta["training"]
 
     def _dataset(self):
         if self.dataset is None:
@@ -148,7 +211,12 @@ class UNet(Denoiser):
         """
         from .._bfunet import apply_padded
 
-        return apply_padded(self.torch_module(y.device, y.dtype), y)
+        module = self.torch_module(y.device, y.dtype)
+        channels = module.hparams["channels"]
+        if y.ndim not in (3, 4) or y.shape[-3] != channels:
+            raise ValueError(f"unet: the network takes {channels}-channel images (N, {channels}, H, W); "
+                             f"got shape {tuple(y.shape)}")
+        return apply_padded(module, y)
 
     def _denoise(self, y, sigma, xp):
         import torch
@@ -161,10 +229,31 @@ class UNet(Denoiser):
         return back(out, xp)
 
 
+def _trained_name(training):
+    return training.get("dataset_name") or str(training.get("dataset", "")).split(":", 1)[0]
+
+
+def _warn_other_dataset(training, dataset, path):
+    """Weights given by path may be used anywhere, but not silently on another dataset than their own."""
+    if _trained_name(training) != dataset.name:
+        warnings.warn(f"unet weights {os.fspath(path)} were trained on {training.get('dataset')!r}, used here on "
+                      f"{dataset.spec()!r}", UserWarning, stacklevel=2)
+
+
 def _check_same_dataset(training, dataset, path):
-    """Shipped weights apply to the dataset they were trained on, at any size."""
-    trained = {k: v for k, v in training.get("dataset_params", {}).items() if k != "size"}
-    current = {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataset.get_params().items() if k != "size"}
+    """Shipped weights apply to the dataset they were trained on, at any size.
+
+    A parameter the metadata lacks (added to the dataset after training) counts at its default.
+    """
+    import inspect
+
+    listed = lambda params: {k: (list(v) if isinstance(v, tuple) else v) for k, v in params.items()}  # noqa: E731
+    defaults = {k: p.default for k, p in inspect.signature(type(dataset).__init__).parameters.items()
+                if p.default is not inspect.Parameter.empty}
+    current = {k: v for k, v in listed(dataset.get_params()).items() if k != "size"}
+    saved = training.get("dataset_params")
+    trained = {k: v for k, v in {**listed({k: defaults[k] for k in current if k in defaults}),
+                                 **(saved if isinstance(saved, dict) else {})}.items() if k != "size"}
     if training.get("dataset_name") != dataset.name or trained != current:
         raise NotApplicableError(f"the shipped unet weights {os.path.basename(path)} were trained on "
                                  f"{training.get('dataset')!r}, not on {dataset.spec()!r}; train weights for it "

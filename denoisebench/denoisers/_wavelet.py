@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numbers
 
+from .._color import COLOR_SPACES
+from .._params import Int, OneOf, Opt, Real, Wavelet as WaveletName
 from ..base import Denoiser
 from ..registry import register_denoiser
 from ..transforms import dwt2, idwt2, max_levels, swt2_map_details
@@ -47,12 +49,17 @@ def crop(x, shape):
 class _Thresholding(Denoiser):
     """Shared parameters of the wavelet thresholding denoisers (see :class:`Wavelet`)."""
 
-    def __init__(self, wavelet="db4", levels=None, mode="hard", threshold="multiple", k=3.0):
+    param_rules = {"wavelet": WaveletName(), "levels": Opt(Int(1, 12), "automatic"), "mode": OneOf(*SHRINK),
+                   "threshold": OneOf(*THRESHOLDS), "k": Real(0, 1e12),
+                   "color": OneOf(*COLOR_SPACES)}
+
+    def __init__(self, wavelet="db4", levels=None, mode="hard", threshold="multiple", k=3.0, color="opponent"):
         self.wavelet = wavelet
         self.levels = levels
         self.mode = mode
         self.threshold = threshold
         self.k = k
+        self.color = color
 
     def _rules(self):
         return _pick(THRESHOLDS, self.threshold, "threshold"), _pick(SHRINK, self.mode, "mode")
@@ -83,6 +90,10 @@ class Wavelet(_Thresholding):
         (padded) pixel count, SureShrink per subband (hybrid rule), or BayesShrink per subband.
     k : float
         The multiple of σ for ``threshold='multiple'``.
+    color : {'opponent', 'channels'}
+        For colour images (C = 3): threshold in orthonormal opponent colours (default; measured
+        better, reports/color.md) or each RGB channel as it is (:mod:`denoisebench._color`).
+        Other channel counts are always processed per channel.
 
     References
     ----------

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._array_api import asarray_like
+from .._color import COLOR_SPACES, mean_in_color_space, to_color_space
 from .._fourier import half_plane, wiener_filter
+from .._params import OneOf, Real
 from ..base import Denoiser, NotApplicableError, clean_training_images
 from ..registry import register_denoiser
 
@@ -29,15 +32,19 @@ def _resolve_dataset(dataset, who):
 class Wiener(Denoiser):
     """Wiener filter with the mean and power spectrum estimated from clean images.
 
-    ``fit(x)`` sets ``mean_`` (scalar) and ``spectrum_`` (half-plane periodogram
-    averaged over images and channels); the filter assumes stationarity and
-    periodic boundaries.  It is the best *linear* denoiser for the fitted second-order
-    statistics.
+    ``fit(x)`` sets, per channel of the colour space, ``mean_`` (shape (C,)) and ``spectrum_``
+    (half-plane periodogram averaged over images, shape (C, H, W // 2 + 1)); the filter assumes
+    stationarity, periodic boundaries and channels independent in that space.  It is the best
+    *linear* denoiser for the fitted second-order statistics (per channel).
 
     Parameters
     ----------
     eps : float
         Floor added to the estimated spectrum (guards empty frequencies).
+    color : {'opponent', 'channels'}
+        Colour images (C = 3): fit and filter in orthonormal opponent colours (default), where the
+        channels are nearly uncorrelated, or per RGB channel (:mod:`denoisebench._color`).  A
+        denoiser is applied to images of the channel count and ``color`` it was fit with.
 
     References
     ----------
@@ -45,22 +52,28 @@ class Wiener(Denoiser):
     """
 
     learns = True
+    param_rules = {"eps": Real(0, 1e6), "color": OneOf(*COLOR_SPACES)}
 
-    def __init__(self, eps=1e-12):
+    def __init__(self, eps=1e-12, color="opponent"):
         self.eps = eps
+        self.color = color
 
     def fit(self, x_clean):
-        x = clean_training_images(x_clean)
+        x = to_color_space(clean_training_images(x_clean), self.color, np)
         h, w = x.shape[-2:]
-        self.mean_ = float(x.mean())
-        power = np.abs(np.fft.rfft2(x - self.mean_)) ** 2 / (h * w)
-        self.spectrum_ = power.mean(axis=(0, 1)) + self.eps
-        self.shape_ = (h, w)
+        self.mean_ = x.mean(axis=(0, 2, 3))
+        power = np.abs(np.fft.rfft2(x - self.mean_[:, None, None])) ** 2 / (h * w)
+        self.spectrum_ = power.mean(axis=0) + self.eps
+        self.shape_, self.color_ = (h, w), self.color
         return self
 
     def _denoise(self, y, sigma, xp):
         _check_shape(y, self.shape_, "this fitted wiener")
-        return wiener_filter(y, sigma, self.mean_, self.spectrum_, xp)
+        channels = self.mean_.shape[0]
+        if y.shape[1] != channels or self.color_ != self.color:
+            raise ValueError(f"this wiener was fit on {channels}-channel images with color={self.color_!r}; "
+                             f"got {y.shape[1]} channels with color={self.color!r} (fit it again)")
+        return wiener_filter(y, sigma, asarray_like(self.mean_.reshape(-1, 1, 1), y), self.spectrum_, xp)
 
 
 @register_denoiser("wiener-oracle")
@@ -70,15 +83,26 @@ class WienerOracle(Denoiser):
     The MMSE denoiser of a stationary Gaussian field, and the best linear denoiser of
     any stationary dataset whose covariance is known (e.g. the ``gmm`` mixture).
 
+    Parameters
+    ----------
+    dataset : Dataset or spec
+    color : {'opponent', 'channels'}
+        Colour images (C = 3), each channel a draw of the dataset: filter per RGB channel or in
+        orthonormal opponent colours (default), where the mean is mapped too.  The two agree up
+        to rounding: the filter is the same linear filter on every channel, and the transform is
+        orthonormal (:mod:`denoisebench._color`).
+
     References
     ----------
     S. Mallat, *A Wavelet Tour of Signal Processing*, 3rd ed., §11.2.1.
     """
 
     needs_dataset = True
+    param_rules = {"color": OneOf(*COLOR_SPACES)}
 
-    def __init__(self, dataset=None):
+    def __init__(self, dataset=None, color="opponent"):
         self.dataset = dataset
+        self.color = color
 
     def _spectrum(self):
         dataset = _resolve_dataset(self.dataset, "wiener-oracle")
@@ -90,7 +114,9 @@ class WienerOracle(Denoiser):
     def _denoise(self, y, sigma, xp):
         mean, p_half, shape = self._spectrum()
         _check_shape(y, shape, "wiener-oracle")
-        return wiener_filter(y, sigma, mean, p_half, xp)
+        channels = y.shape[1]
+        mean = mean_in_color_space(mean, channels, self.color).reshape(channels, 1, 1)
+        return wiener_filter(y, sigma, asarray_like(mean, y), p_half, xp)
 
 
 @register_denoiser("optimal")

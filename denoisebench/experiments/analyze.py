@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._array_api import to_numpy
-from .analysis import adaptive_basis, homogeneity_error, jacobian_trace
+from .._array_api import to_numpy
+from ..analysis import adaptive_basis, homogeneity_error, jacobian_trace
 
-__all__ = ["DEFAULT_SIGMAS", "add_analyze_command", "analyze", "cmd_analyze"]
+__all__ = ["DEFAULT_SIGMAS", "analyze"]
 
 DEFAULT_SIGMAS = (0.02, 0.05, 0.1, 0.2, 0.5)
 _COLUMNS = ("dataset", "denoiser", "sigma", "pixels", "eff_dim", "eff_dim_stderr", "eff_dim_fraction", "homogeneity",
@@ -24,8 +24,8 @@ _COLUMNS = ("dataset", "denoiser", "sigma", "pixels", "eff_dim", "eff_dim_stderr
 
 
 def _build(spec, ds, n_train, seed):
-    from .base import NotApplicableError
-    from .registry import denoiser_class, list_denoisers, make_denoiser, parse_spec
+    from ..base import NotApplicableError
+    from ..registry import denoiser_class, list_denoisers, make_denoiser, parse_spec
 
     name = parse_spec(spec)[0]
     needs = name in list_denoisers() and denoiser_class(name).needs_dataset
@@ -36,7 +36,7 @@ def _build(spec, ds, n_train, seed):
 
 
 def _row(ds, spec, sigma, x, y, d, probes, seed):
-    from .metrics import mean_and_stderr, mse_per_image
+    from ..metrics import mean_and_stderr, mse_per_image
 
     m = int(np.prod(x.shape[1:]))
     x_hat = to_numpy(d(y, sigma)).astype(np.float64)
@@ -59,9 +59,9 @@ def analyze(dataset, denoisers, sigmas=DEFAULT_SIGMAS, n=8, seed=0, probes=16, s
 
     ``probes=0`` computes exact traces (``M`` products per image).  Returns the rows (dicts).
     """
-    from .base import NotApplicableError
-    from .noise import add_noise
-    from .registry import make_dataset
+    from ..base import NotApplicableError
+    from ..noise import add_noise
+    from ..registry import make_dataset
 
     ds = make_dataset(dataset, **({"size": size} if size else {}))
     x = ds.sample(n, seed, split="test").astype(np.float64)
@@ -132,48 +132,3 @@ def _figure(bases, clean):
         ax.set_yticks([])
     fig.suptitle("Top singular vectors of the Jacobian at a test image (adaptive basis)", fontsize=9)
     return fig
-
-
-def _sigma_list(text):
-    try:
-        values = [float(t) for t in text.split(",") if t.strip()]
-    except ValueError:
-        raise ValueError(f"--sigmas: expected comma-separated numbers > 0; got {text!r}") from None
-    if not values or not all(np.isfinite(values)) or min(values) <= 0:
-        raise ValueError(f"--sigmas: expected comma-separated numbers > 0; got {text!r}")
-    return values
-
-
-def add_analyze_command(subparsers):
-    """Add ``denoisebench analyze`` to an argparse ``subparsers``; its handler is ``args.handler``."""
-    p = subparsers.add_parser(
-        "analyze", help="Jacobian analysis: effective dimension, homogeneity, SURE, adaptive basis",
-        description="For each denoiser and sigma, on seeded test images of a dataset: the Jacobian trace "
-        "(effective dimension), the homogeneity error, SURE against the true MSE; and a figure of the top "
-        "singular vectors of the Jacobian. Writes DIR/analysis.csv, DIR/analysis.md, DIR/adaptive_basis.png.")
-    p.add_argument("--dataset", required=True, metavar="SPEC", help="dataset spec")
-    p.add_argument("--denoisers", required=True, nargs="+", metavar="SPEC", help="denoiser specs")
-    p.add_argument("--sigmas", default=",".join(map(str, DEFAULT_SIGMAS)), metavar="LIST",
-                   help="comma-separated noise levels (default %(default)s)")
-    p.add_argument("--n", type=int, default=8, help="test images (default %(default)s)")
-    p.add_argument("--seed", type=int, default=0, help="seed of images, noise and probes (default %(default)s)")
-    p.add_argument("--size", type=int, default=None, help="image size (default: the spec's)")
-    p.add_argument("--probes", type=int, default=16, help="Hutchinson probes per image; 0: exact trace (default %(default)s)")
-    p.add_argument("--top", type=int, default=6, help="singular vectors in the figure (default %(default)s)")
-    p.add_argument("--n-train", type=int, default=256, help="training images for denoisers that learn (default %(default)s)")
-    p.add_argument("--out", default="reports/analysis", metavar="DIR", help="output directory (default %(default)s)")
-    p.set_defaults(handler=cmd_analyze)
-    return p
-
-
-def cmd_analyze(args):
-    """Run ``denoisebench analyze`` from parsed ``args``; return the exit code (ValueError on bad input)."""
-    for key in ("n", "top", "n_train"):
-        if getattr(args, key) < 1:
-            raise ValueError(f"--{key.replace('_', '-')} must be >= 1; got {getattr(args, key)}")
-    if args.probes < 0:
-        raise ValueError(f"--probes must be >= 0; got {args.probes}")
-    analyze(args.dataset, args.denoisers, _sigma_list(args.sigmas), n=args.n, seed=args.seed, probes=args.probes,
-            size=args.size, top=args.top, n_train=args.n_train, out=args.out)
-    print(f"wrote {args.out}/analysis.csv, {args.out}/analysis.md, {args.out}/adaptive_basis.png")
-    return 0

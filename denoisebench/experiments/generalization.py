@@ -32,12 +32,11 @@ Kadkhodaie & Simoncelli's ascent does (σ_0 = 1), keeps every step inside the tr
 References
 ----------
 Z. Kadkhodaie, F. Guth, E. P. Simoncelli, S. Mallat, "Generalization in diffusion models arises from
-geometry-adaptive harmonic representations", ICLR 2024, §2 and fig. 2; ../shared/THEORY.md §10.
+geometry-adaptive harmonic representations", ICLR 2024, §2 and fig. 2; docs/theory.md §10.
 T. Karras et al., NeurIPS 2022, Algorithm 2 (the sampler).
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -45,17 +44,17 @@ import time
 
 import numpy as np
 
-from . import compare
-from ._sample_cmd import _md_table, _number
-from .registry import SpecError, make_dataset
-from .sampling import SAMPLERS, SCHEDULES, initial_noise
+from .. import compare
+from .sample import _md_table
+from ..registry import SpecError, make_dataset
+from ..sampling import SAMPLERS, SCHEDULES, initial_noise
 
-__all__ = ["DEFAULTS", "add_generalization_command", "cmd_generalization", "run_generalization"]
+__all__ = ["DEFAULTS", "run_generalization"]
 
 #: Defaults: 16×16 cartoons (see the README for why), seven sizes, a small U-Net trained on whole images.
 DEFAULTS = {"sizes": (1, 4, 16, 64, 256, 1024, 4096), "steps": 3000, "width": 16, "batch": 32, "n": 16,
             "sampler": "heun", "sampler_steps": 40, "sigma_max": 1.0, "sigma_min": 0.005, "n_data": 256,
-            "seed": 0, "jobs": 1, "out": "reports/generalization", "weights": None}
+            "seed": 0, "jobs": 1, "out": "denoisebench-out/generalization", "weights": None}
 MODELS = ("a", "b")
 
 
@@ -84,8 +83,8 @@ def _check(dataset, s):
 
 def _trained(path, dataset, n_train, seed, s, progress):
     """Weights for (N, seed): reuse ``path`` if it holds exactly these settings, else train them."""
-    from .train import train
-    from .weights_io import load_weights
+    from ..train import train
+    from ..weights_io import load_weights
 
     want = {"dataset": dataset, "n_train": n_train, "seed": seed, "steps": s["steps"], "width": s["width"],
             "batch": s["batch"], "sigma_max": float(s["sigma_max"]), "sigma_min": float(s["sigma_min"])}
@@ -166,7 +165,7 @@ def run_generalization(dataset, out=DEFAULTS["out"], progress=True, **settings):
     trained weights; default ``OUT/weights``; each finished network is kept there and reused).  A bad request raises
     :class:`~denoisebench.registry.SpecError` before anything is trained.
     """
-    from .denoisers import EmpiricalPosterior, UNet
+    from ..denoisers import EmpiricalPosterior, UNet
 
     unknown = sorted(set(settings) - set(DEFAULTS))
     if unknown:
@@ -314,50 +313,3 @@ def _plot_samples(path, all_samples, all_train, report, seeds=3):
 
 
 # -- command line ------------------------------------------------------------------------------------
-def _sizes(text):
-    try:
-        sizes = [int(t) for t in text.split(",") if t.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers >= 1, e.g. 1,16,256; got {text!r}") from None
-    if not sizes or min(sizes) < 1:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers >= 1, e.g. 1,16,256; got {text!r}")
-    return sizes
-
-
-def add_generalization_command(subparsers):
-    """Add ``denoisebench generalization``; its handler is ``args.handler`` (:func:`cmd_generalization`)."""
-    d = DEFAULTS
-    p = subparsers.add_parser(
-        "generalization", help="two U-Nets per training-set size N, same noise: memorisation → generalisation",
-        description="For each N, train two bias-free U-Nets on disjoint training sets of N images, sample both "
-        "from the same noise, and report against N the cosine similarity of their samples and of each sample "
-        "with its nearest training image. Writes generalization.json/.md, transition.png, samples.png; "
-        "trained weights are kept in DIR/weights and reused on rerun.")
-    p.add_argument("--dataset", default="cartoon:size=16", metavar="SPEC", help="dataset spec (default %(default)s)")
-    p.add_argument("--sizes", type=_sizes, default=list(d["sizes"]), metavar="LIST",
-                   help=f"training-set sizes N, comma separated (default {','.join(map(str, d['sizes']))})")
-    for flag, typ, lo, help_ in (("steps", int, 1, "Adam steps per U-Net"), ("width", int, 1, "U-Net width"),
-                                 ("batch", int, 1, "images per step"), ("n", int, 1, "samples per model"),
-                                 ("sampler-steps", int, 1, "schedule steps of the sampler"),
-                                 ("n-data", int, 2, "held-out images of the reference level"),
-                                 ("seed", int, 0, "seed (the two models use 2·seed and 2·seed+1)"),
-                                 ("jobs", int, 1, "U-Nets trained at once, in processes sharing the cores"),
-                                 ("sigma-max", float, 0, "largest σ, in training and sampling"),
-                                 ("sigma-min", float, 0, "smallest σ, in training and sampling")):
-        p.add_argument(f"--{flag}", type=_number(typ, lo, typ is float), default=d[flag.replace("-", "_")],
-                       help=f"{help_} (default %(default)s)")
-    p.add_argument("--sampler", choices=list(SAMPLERS), default=d["sampler"], help="(default %(default)s)")
-    p.add_argument("--out", default=d["out"], metavar="DIR", help="output directory (default %(default)s)")
-    p.add_argument("--weights", default=None, metavar="DIR", help="where trained weights go (default DIR/weights)")
-    p.add_argument("--quiet", action="store_true", help="no progress output")
-    p.set_defaults(handler=cmd_generalization)
-    return p
-
-
-def cmd_generalization(args):
-    """The handler: :func:`run_generalization` from parsed ``args``; prints the files written."""
-    keys = [k for k in DEFAULTS if k != "out"]
-    paths = run_generalization(args.dataset, out=args.out, progress=not args.quiet,
-                               **{k: getattr(args, k) for k in keys})
-    print("wrote " + ", ".join(paths))
-    return 0

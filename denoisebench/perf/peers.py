@@ -5,8 +5,8 @@ looped per image with the same wavelet, levels and rule; ``wavelet-ti`` against
 ``cycle_spin(denoise_wavelet, max_shifts=3)`` (16 shifts); the curvelet frame's forward +
 inverse against the ``curvelets`` package's UDCT looped per image; our batched orthogonal
 transform against ``pywt.wavedec2``/``waverec2`` looped; and bm3d beside ``wavelet-ti``.
-Ours and the peer are timed in alternation (:func:`denoisebench.perf.interleaved_seconds`, medians)
-in one process, the peers with one worker, all in float32 at σ = :data:`~denoisebench.perf.SIGMA`
+Ours and the peer are timed in alternation (:func:`denoisebench.perf.timing.interleaved_seconds`, medians)
+in one process, the peers with one worker, all in float32 at σ = :data:`~denoisebench.perf.timing.SIGMA`
 on the ``natural`` dataset.
 
 References
@@ -25,7 +25,7 @@ import sys
 
 import numpy as np
 
-from .perf import SIGMA, _psnr, interleaved_seconds, noisy_batch, profile_line
+from .timing import SIGMA, _psnr, interleaved_seconds, noisy_batch, profile_line
 
 __all__ = ["SHAPES", "RULES", "compare_all"]
 
@@ -65,7 +65,7 @@ def _err(y, out):
 
 
 def _levels(side):
-    from .denoisers._wavelet import resolve_levels
+    from ..denoisers._wavelet import resolve_levels
 
     return resolve_levels((side, side), WAVELET, None)
 
@@ -74,7 +74,7 @@ def wavelet_vs_skimage(n, side, repeats, budget):
     """Batched ``wavelet`` vs ``denoise_wavelet`` per image, same wavelet, levels and rule."""
     from skimage.restoration import denoise_wavelet
 
-    from .registry import make_denoiser
+    from ..registry import make_denoiser
 
     x, y = noisy_batch("natural", side, n)
     levels, rows = _levels(side), []
@@ -97,7 +97,7 @@ def ti_vs_cycle_spin(n, side, repeats, budget):
     """``wavelet-ti`` (same rule, then the default hard 3σ) vs ``cycle_spin`` with 16 shifts."""
     from skimage.restoration import cycle_spin, denoise_wavelet
 
-    from .registry import make_denoiser
+    from ..registry import make_denoiser
 
     x, y = noisy_batch("natural", side, n)
     levels = _levels(side)
@@ -121,7 +121,7 @@ def curvelet_vs_udct(shapes, repeats, budget):
     """Our curvelet frame's forward + inverse (batched, as the denoiser runs it) vs the UDCT looped."""
     from curvelets.numpy import UDCT
 
-    from .transforms import curvelet_frame
+    from ..transforms import curvelet_frame
 
     rows = []
     for n, side in shapes:
@@ -142,7 +142,7 @@ def dwt_vs_pywt(shapes, repeats, budget):
     """Our batched periodic orthogonal DWT + inverse vs ``pywt.wavedec2``/``waverec2`` looped."""
     import pywt
 
-    from .transforms import dwt2, idwt2
+    from ..transforms import dwt2, idwt2
 
     rows = []
     for n, side in shapes:
@@ -163,7 +163,7 @@ def bm3d_beside_ti(n, side, repeats, budget):
     """bm3d's images/s and PSNR beside the default ``wavelet-ti`` on the same images."""
     import bm3d
 
-    from .registry import make_denoiser
+    from ..registry import make_denoiser
 
     x, y = noisy_batch("natural", side, n)
     ours = make_denoiser("wavelet-ti")

@@ -5,7 +5,7 @@ On an ``H × W`` grid of [0, 1]², pixel noise σ is white noise of continuum le
 log-log slope of MSE per pixel against ε estimates each estimator's risk exponent:
 for C² cartoons, linear (Fourier) estimation ε^{2/3}, wavelet thresholding ε¹,
 curvelet thresholding ε^{4/3} up to logs (sweeping σ at fixed N instead mixes
-regimes, see ../shared/THEORY.md §6).  Every cell goes through the benchmark's
+regimes, see docs/theory.md §6).  Every cell goes through the benchmark's
 resumable store, so an interrupted sweep loses nothing.
 
 References
@@ -22,10 +22,10 @@ import os
 
 import numpy as np
 
-from .metrics import loglog_slope
+from ..metrics import loglog_slope
 
 __all__ = ["DEFAULT_DENOISERS", "THEORY_EXPONENTS", "decay_rows", "exponent_table", "plot_decay", "run_decay",
-           "write_decay_report", "add_decay_command"]
+           "write_decay_report"]
 
 #: Risk exponent r in MSE ≍ ε^r for C² cartoons (2β/(β+1) for M-term error M^{-β}).
 THEORY_EXPONENTS = {
@@ -53,8 +53,9 @@ def run_decay(out, sizes=DEFAULT_SIZES, sigma=0.1, n=8, denoisers=DEFAULT_DENOIS
 
     Returns the store's finished rows of this sweep (dicts with ``size``, ``denoiser``, ``mse``, …).
     """
-    from .bench import plan, run_grid
-    from .store import KEY, Store
+    from ..grid import plan
+    from ..runner import run_grid
+    from ..store import KEY, Store
 
     cells = [c for size in sizes
              for c in plan([dataset], list(denoisers), [sigma], n=n, seed=seed, size=size, backend=backend,
@@ -139,59 +140,3 @@ def write_decay_report(rows, out, command):
     os.replace(md + ".tmp", md)
     plot_decay(rows, png)
     return md, png
-
-
-def add_decay_command(subparsers):
-    """Add ``denoisebench decay`` to an argparse ``subparsers``; its handler is ``args.handler``."""
-    p = subparsers.add_parser(
-        "decay", help="risk decay on cartoons: MSE vs ε = σ/√N sweeping the image size; fitted exponents",
-        description="Sweep the image size at fixed σ on a cartoon dataset, fit the exponent r of MSE ≍ ε^r "
-        "(ε = σ/√N) per denoiser and write DIR/decay.md (beside theory: Fourier 2/3, wavelets 1, curvelets 4/3) "
-        "and DIR/decay.png. Cells go through the resumable store DIR/results.sqlite.")
-    p.add_argument("--dataset", default="cartoon", metavar="SPEC", help="dataset spec (default %(default)s)")
-    p.add_argument("--denoisers", nargs="+", default=list(DEFAULT_DENOISERS), metavar="SPEC",
-                   help="denoiser specs (default: %(default)s)")
-    p.add_argument("--sizes", default=",".join(map(str, DEFAULT_SIZES)), metavar="LIST",
-                   help="comma-separated image sizes (default %(default)s)")
-    p.add_argument("--sigma", type=float, default=0.1, help="pixel noise level (default %(default)s)")
-    p.add_argument("--n", type=int, default=8, help="test images per size (default %(default)s)")
-    p.add_argument("--n-train", type=int, default=64, help="training images of learning denoisers (default %(default)s)")
-    p.add_argument("--seed", type=int, default=0, help="seed (default %(default)s)")
-    p.add_argument("--backend", default="numpy", help="array backend (default %(default)s)")
-    p.add_argument("--device", default=None, help="device, e.g. cuda")
-    p.add_argument("--out", default="reports/decay", metavar="DIR", help="output directory (default %(default)s)")
-    p.set_defaults(handler=cmd_decay)
-    return p
-
-
-def _sizes(text):
-    try:
-        sizes = [int(t) for t in text.split(",") if t.strip()]
-    except ValueError:
-        raise ValueError(f"--sizes must be comma-separated integers; got {text!r}") from None
-    if len(sizes) < 2 or min(sizes) < 8:
-        raise ValueError(f"--sizes needs at least two sizes >= 8 to fit an exponent; got {text!r}")
-    return sizes
-
-
-def cmd_decay(args):
-    """Handler of ``denoisebench decay``."""
-    import shlex
-    import sys
-
-    from tqdm import tqdm
-
-    sizes = _sizes(args.sizes)
-    if not args.sigma > 0 or args.n < 1 or args.n_train < 1:
-        raise ValueError("--sigma must be > 0 and --n, --n-train >= 1")
-    from .bench import plan
-
-    plan([args.dataset], args.denoisers, [args.sigma], n=args.n, size=sizes[0], backend=args.backend,
-         device=args.device)  # validates names and settings before anything runs
-    with tqdm(total=len(sizes) * len(args.denoisers), file=sys.stderr, unit="cell", desc="decay") as bar:
-        rows = run_decay(args.out, sizes=sizes, sigma=args.sigma, n=args.n, denoisers=args.denoisers,
-                         dataset=args.dataset, seed=args.seed, backend=args.backend, device=args.device,
-                         n_train=args.n_train, progress=bar)
-    command = "denoisebench decay " + " ".join(shlex.quote(a) for a in sys.argv[2:])
-    print("wrote " + ", ".join(write_decay_report(rows, args.out, command.strip())))
-    return 0

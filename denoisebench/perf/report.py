@@ -1,6 +1,6 @@
 """Markdown of ``denoisebench perf``: ``reports/performance.md`` (CPU) and ``reports/gpu.md``.
 
-Pure functions of the results dict built by :func:`denoisebench.perf.run_perf`.
+Pure functions of the results dict built by :func:`denoisebench.perf.measure.run_perf`.
 
 References
 ----------

@@ -12,7 +12,6 @@ Use :func:`add_sample_command` to add the sub-command to an argparse parser;
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -21,79 +20,28 @@ import time
 
 import numpy as np
 
-from . import compare
-from ._array_api import from_numpy, synchronize, to_numpy
-from .base import NotApplicableError
-from .registry import SpecError, make_dataset, make_denoiser
-from .sampling import SAMPLERS, SCHEDULES, initial_noise
+from .. import compare
+from .._array_api import from_numpy, synchronize, to_numpy
+from ..base import NotApplicableError
+from ..registry import SpecError, make_dataset, make_denoiser
+from ..sampling import SAMPLERS, SCHEDULES, initial_noise
 
-__all__ = ["add_sample_command", "cmd_sample", "run_sample"]
+__all__ = ["run_sample"]
 
 DEFAULTS = {"sampler": "heun", "schedule": "karras", "steps": 40, "n": 16, "seed": 0, "sigma_max": 80.0,
             "sigma_min": 0.002, "size": None, "n_train": 256, "n_data": 256, "backend": "numpy", "device": None,
-            "dtype": "float32", "out": "reports/sample"}
+            "dtype": "float32", "out": "denoisebench-out/sample"}
 GRID_COLUMNS = 8
 DATA_LABEL = "data (held-out)"
 
 
 # -- the command line --------------------------------------------------------------------------
-def _number(cast, lo, strict):
-    def parse(text):
-        try:
-            value = cast(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number; got {text!r}") from None
-        if not math.isfinite(value) or value < lo or (strict and value == lo):
-            raise argparse.ArgumentTypeError(f"must be {'>' if strict else '>='} {lo}; got {text!r}")
-        return value
-
-    parse.__name__ = cast.__name__
-    return parse
-
-
-def add_sample_command(subparsers):
-    """Add ``sample`` to an ``add_subparsers()`` object; its handler is ``args.handler`` (:func:`cmd_sample`)."""
-    d = DEFAULTS
-    p = subparsers.add_parser(
-        "sample", help="sample each denoiser's implicit prior from the same noise; compare with data",
-        description="Drive one sampler with every denoiser (through its Tweedie score) from the same initial "
-        "noise. Writes samples_<name>.npy, grid.png, spectra.png, metrics.json and comparison.md into DIR.")
-    p.add_argument("--dataset", required=True, metavar="SPEC", help="dataset spec (name or name:key=value,...)")
-    p.add_argument("--denoisers", nargs="+", required=True, metavar="SPEC", help="denoiser specs, space separated")
-    p.add_argument("--sampler", choices=list(SAMPLERS), default=d["sampler"], help="(default %(default)s)")
-    p.add_argument("--schedule", choices=list(SCHEDULES), default=d["schedule"], help="σ schedule (default %(default)s)")
-    p.add_argument("--steps", type=_number(int, 1, False), default=d["steps"],
-                   help="schedule steps N (heun: 2N−1 evaluations; ignored by ascent) (default %(default)s)")
-    p.add_argument("--n", type=_number(int, 1, False), default=d["n"], help="samples per denoiser (default %(default)s)")
-    p.add_argument("--seed", type=_number(int, 0, False), default=d["seed"], help="seed of noise and data (default %(default)s)")
-    p.add_argument("--sigma-max", type=_number(float, 0, True), default=d["sigma_max"],
-                   help="σ of the initial noise (ascent: σ_0) (default %(default)s)")
-    p.add_argument("--sigma-min", type=_number(float, 0, True), default=d["sigma_min"],
-                   help="smallest positive σ (ascent: σ_L) (default %(default)s)")
-    p.add_argument("--size", type=lambda t: int(t) if t.strip().isdigit() else t.strip(), default=d["size"],
-                   help="image size N or HxW (default: the spec's)")
-    p.add_argument("--n-train", type=_number(int, 2, False), default=d["n_train"],
-                   help="training images (fit of learning denoisers; memorisation) (default %(default)s)")
-    p.add_argument("--n-data", type=_number(int, 2, False), default=d["n_data"],
-                   help="held-out images the metrics compare with (default %(default)s)")
-    p.add_argument("--backend", default=d["backend"], help="numpy, torch, cupy or strict (default %(default)s)")
-    p.add_argument("--device", default=d["device"], help="e.g. cpu, cuda, cuda:1")
-    p.add_argument("--dtype", choices=("float32", "float64"), default=d["dtype"], help="(default %(default)s)")
-    p.add_argument("--out", default=d["out"], metavar="DIR", help="output directory (default %(default)s)")
-    p.set_defaults(handler=cmd_sample)
-    return p
-
-
-def cmd_sample(args):
-    """The handler: run :func:`run_sample` from parsed ``args``, print the files; exit code 0."""
-    paths = run_sample(**{k: getattr(args, k) for k in DEFAULTS}, dataset=args.dataset, denoisers=args.denoisers)
-    print("wrote " + ", ".join(paths))
-    return 0
 
 
 # -- plan: everything checked before anything is computed ------------------------------------------
 def _plan(dataset, denoisers, s):
-    from .bench import resolve_backend, resolve_dataset, resolve_denoiser
+    from ..backends import resolve_backend
+    from ..registry import resolve_dataset, resolve_denoiser
 
     if s["sampler"] not in SAMPLERS:
         raise SpecError(f"unknown sampler {s['sampler']!r}; valid: {', '.join(SAMPLERS)}")
@@ -191,7 +139,7 @@ def _distribution(x, data):
 
 def _gaussian_kl(ds, x):
     """KL of the Fourier-fitted Gaussian to the true one, on ``gaussian`` only (else None)."""
-    from .datasets import GaussianField
+    from ..datasets import GaussianField
 
     if not isinstance(ds, GaussianField) or x.shape[0] < 2 or x.shape[1] != 1:
         return None

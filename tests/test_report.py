@@ -1,0 +1,299 @@
+"""Reports: denoiser families, the gap panel against hand-computed dB, typed data out
+(``load_results``, ``json_rows``), no negative zero in print, concurrent writers."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import multiprocessing
+import os
+import re
+import sys
+
+import numpy as np
+import pytest
+
+from denoisebench import Denoiser
+from denoisebench import _rows
+from denoisebench._figures import FAMILIES, denoiser_family, mse_figure
+from denoisebench.registry import _DENOISERS
+from denoisebench.report import csv_text, format_number, json_rows, table_markdown, write_outputs
+
+DB2 = 10 * math.log10(2)  # 3.0103 dB: a factor 2 in MSE
+
+
+def _row(denoiser, sigma, mse, dataset="gaussian", size="37x31", **extra):
+    """A finished row as the store returns it; ``mse`` sets psnr, the optimum sets gap_db."""
+    row = dict(dataset=dataset, denoiser=denoiser, sigma=sigma, n=4, seed=0, size=size, mse=mse,
+               mse_stderr=0.0, psnr=-10 * math.log10(mse), gain_db=10 * math.log10(sigma ** 2 / mse),
+               optimal_mse=None, optimal_stderr=None, gap_db=None, seconds=0.01, backend="numpy",
+               device="cpu", dtype="float64", bound=False, n_train=0, sure=0, sure_mse=None,
+               sure_stderr=None, status="done", reason=None)
+    row.update(extra)
+    if row["optimal_mse"] is not None and row["gap_db"] is None:
+        row["gap_db"] = 10 * math.log10(mse / row["optimal_mse"])
+    return row
+
+
+# -- families -----------------------------------------------------------------------------------
+EXPECTED_FAMILY = {
+    "identity": "baseline", "wiener": "linear", "wiener-oracle": "linear", "optimal": "posterior means",
+    "empirical": "posterior means", "wavelet": "thresholding", "wavelet-ti": "thresholding",
+    "curvelet": "thresholding", "oracle-curvelet": "oracle bounds", "oracle-wavelet": "oracle bounds",
+    "oracle-fourier": "oracle bounds", "skimage-wavelet": "peers", "bm3d": "peers", "unet": "learned",
+    "deepinv": "peers", "torchscript": "peers",
+}
+
+
+def _package_denoisers():
+    return sorted(n for n, c in _DENOISERS.items() if c.__module__.startswith("denoisebench."))
+
+
+@pytest.mark.parametrize("name", _package_denoisers())
+def test_every_registered_denoiser_has_a_family(name):
+    family = denoiser_family(name)
+    assert family in FAMILIES, f"{name!r} falls through to {family!r}: add a rule to FAMILY_RULES"
+    if name in EXPECTED_FAMILY:
+        assert family == EXPECTED_FAMILY[name]
+    cls = _DENOISERS[name]
+    assert denoiser_family(cls) == family  # a class maps like its name
+    if cls.bound:
+        assert family == "oracle bounds"
+
+
+@pytest.mark.parametrize("spec, family", [
+    ("wavelet:mode=hard", "thresholding"), ("wavelet-ti:levels=3", "thresholding"),
+    ("wiener:eps=0.001", "linear"), (" unet:weights=x.safetensors", "learned"), ("shrink-sure", "thresholding"),
+    ("nosuch", "other"),
+])
+def test_family_of_specs_and_unknown_names(spec, family):
+    assert denoiser_family(spec) == family
+
+
+def test_family_from_class_attributes():
+    class Bound(Denoiser):
+        bound = True
+
+    class Learner(Denoiser):
+        learns = True
+
+    class Declared(Denoiser):
+        family = "peers"
+
+    assert denoiser_family(Bound) == "oracle bounds"
+    assert denoiser_family(Learner()) == "learned"  # an instance maps like its class
+    assert denoiser_family(Declared) == "peers"
+    assert denoiser_family(Denoiser) == "other"
+
+
+# -- the gap panel -------------------------------------------------------------------------------
+def _lines(ax):
+    return {line.get_label(): line for line in ax.get_lines()}
+
+
+def test_gap_panel_is_the_gap_to_the_optimum_in_db():
+    opt = {0.1: 0.004, 0.2: 0.01}
+    rows = [_row("wiener", s, 2 * m, optimal_mse=m, optimal_stderr=0.0) for s, m in opt.items()]
+    rows += [_row("oracle-wavelet", s, m / 2, optimal_mse=m, optimal_stderr=0.0, bound=True) for s, m in opt.items()]
+    rows += [_row("optimal", 0.1, 0.004 * 10 ** 0.0005, optimal_mse=0.004, optimal_stderr=0.0)]
+    kind, gaps = _rows.gaps(rows)
+    assert kind == _rows.REF_OPTIMUM
+    assert gaps["wiener"] == pytest.approx({0.1: DB2, 0.2: DB2}, abs=1e-12)
+    assert gaps["oracle-wavelet [bound]"] == pytest.approx({0.1: -DB2, 0.2: -DB2}, abs=1e-12)
+    assert gaps["optimal"] == pytest.approx({0.1: 0.005}, abs=1e-12)
+    fig = mse_figure(rows)
+    ax_mse, ax_gap = fig.axes[:2]
+    drawn = _lines(ax_gap)
+    np.testing.assert_allclose(drawn["wiener"].get_xdata(), [0.1, 0.2])
+    np.testing.assert_allclose(drawn["wiener"].get_ydata(), [DB2, DB2], atol=1e-12)
+    np.testing.assert_allclose(drawn["oracle-wavelet [bound]"].get_ydata(), [-DB2, -DB2], atol=1e-12)
+    assert drawn["optimum (MMSE)"].get_ydata()[0] == 0  # the gap panel's 0 line
+    np.testing.assert_allclose(_lines(ax_mse)["optimum (MMSE)"].get_ydata(), [0.004, 0.01])
+    assert drawn["optimal"].get_linestyle() == "None" and drawn["optimal"].get_marker()  # markers only
+    assert ax_gap.get_xscale() == "log" and ax_mse.get_yscale() == "log"
+
+
+def test_gap_panel_without_an_optimum_is_relative_to_the_best_denoiser():
+    rows = [_row("wavelet", 0.1, 0.002, dataset="disks"), _row("wavelet", 0.2, 0.004, dataset="disks"),
+            _row("wiener", 0.1, 0.001, dataset="disks"), _row("wiener", 0.2, 0.008, dataset="disks"),
+            _row("oracle-fourier", 0.1, 0.0001, dataset="disks", bound=True),  # a bound is never the reference
+            _row("oracle-fourier", 0.2, 0.0004, dataset="disks", bound=True)]
+    kind, gaps = _rows.gaps(rows)
+    assert kind == _rows.REF_BEST
+    assert gaps["wavelet"] == pytest.approx({0.1: DB2, 0.2: 0.0}, abs=1e-12)
+    assert gaps["wiener"] == pytest.approx({0.1: 0.0, 0.2: DB2}, abs=1e-12)
+    assert gaps["oracle-fourier [bound]"] == pytest.approx({0.1: -10.0, 0.2: -10.0}, abs=1e-12)
+    ax_gap = mse_figure(rows).axes[1]
+    np.testing.assert_allclose(_lines(ax_gap)["wiener"].get_ydata(), [0.0, DB2], atol=1e-12)
+    assert "best" in ax_gap.get_ylabel() and "no optimum" in ax_gap.get_title()
+
+
+def test_optimum_band_is_two_standard_errors_in_both_panels():
+    rows = [_row("wiener", 0.1, 0.02, optimal_mse=0.01, optimal_stderr=0.001)]
+    ax_mse, ax_gap = mse_figure(rows).axes[:2]
+    (band_mse,), (band_gap,) = ax_mse.collections, ax_gap.collections
+    assert band_mse.get_label() == band_gap.get_label() == "optimum ± 2 s.e."
+    y = band_mse.get_paths()[0].vertices[:, 1]
+    assert y.min() == pytest.approx(0.008) and y.max() == pytest.approx(0.012)
+    y = band_gap.get_paths()[0].vertices[:, 1]
+    assert y.min() == pytest.approx(10 * math.log10(0.8)) and y.max() == pytest.approx(10 * math.log10(1.2))
+
+
+# -- no negative zero ----------------------------------------------------------------------------
+@pytest.mark.parametrize("value, spec, text", [
+    (-0.001, ".2f", "0.00"), (-0.001, "+.2f", "+0.00"), (-0.0, ".2f", "0.00"), (np.float32(-1e-4), ".2f", "0.00"),
+    (-0.004, ".3g", "-0.004"), (-0.02, ".2f", "-0.02"), (0.001, "+.2f", "+0.00"), (3, "d", "3"),
+    (None, ".2f", "—"), (float("nan"), ".2f", "—"),
+])
+def test_format_number_never_prints_negative_zero(value, spec, text):
+    assert format_number(value, spec) == text
+
+
+NEG_ZERO = re.compile(r"(?<![\w.])-0(\.0*)?(?![\d.eE])")
+
+
+def test_no_negative_zero_in_table_or_csv():
+    # rows built so that every printed column would round to -0.00: MSE just above 1 (PSNR −0.004),
+    # just above the optimum (gap +0.001) and below it (gap −0.001), SURE a hair under the MSE, slope 0
+    rows = [_row("identity", s, 1.001, optimal_mse=1.001 * 10 ** 0.0001, optimal_stderr=0.0,
+                 sure=2, sure_mse=1.001 * 10 ** -0.0001, sure_stderr=0.0, gain_db=-0.0) for s in (0.5, 1.0)]
+    table, text = table_markdown(rows), csv_text(rows)
+    assert "-0.00" not in table and "+0.00 ± 0.00" in table and "| 0.00 |" in table
+    assert not NEG_ZERO.search(text), text
+    for record in csv.DictReader(io.StringIO(text)):
+        assert record["gain_db"] == "0.0"
+    assert all(not (isinstance(v, float) and math.copysign(1, v) < 0 and v == 0)
+               for r in json_rows(rows) for v in r.values())
+
+
+# -- json_rows -------------------------------------------------------------------------------------
+def test_json_rows_are_typed():
+    rows = [_row("wiener", 0.1, 0.02, size="37x31", optimal_mse=0.01, optimal_stderr=0.0, n_train=8),
+            _row("wiener", 0.1, 0.02, size="32", dataset="disks", mse_stderr=float("nan")),
+            _row("identity", 0.1, 0.01, size="", dataset="natural"),
+            dict(_row("wiener", 0.2, 0.5, dataset="disks"), status="not_applicable")]
+    out = json.loads(json.dumps(json_rows(rows), allow_nan=False))
+    assert [r["size"] for r in out] == [[37, 31], 32, None]  # [height, width] unless square; None: no size
+    first = out[0]
+    assert first["gap_db"] == pytest.approx(DB2) and first["n_train"] == 8 and first["bound"] is False
+    for r in out:
+        assert all(type(r[c]) is int for c in ("n", "seed", "n_train", "sure"))
+        assert all(r[c] is None or type(r[c]) is float
+                   for c in ("sigma", "mse", "mse_stderr", "psnr", "optimal_mse", "gap_db", "slope", "seconds"))
+    assert out[1]["mse_stderr"] is None and out[1]["optimal_mse"] is None
+
+
+# -- load_results -----------------------------------------------------------------------------------
+EXPECTED_DTYPES = {
+    "dataset": "category", "denoiser": "category", "sigma": "float64", "n": "Int64", "seed": "Int64",
+    "size": "string", "mse": "float64", "mse_stderr": "float64", "psnr": "float64", "gain_db": "float64",
+    "optimal_mse": "float64", "optimal_stderr": "float64", "gap_db": "float64", "slope": "float64",
+    "seconds": "float64", "backend": "category", "device": "category", "dtype": "category", "bound": "bool",
+    "n_train": "Int64", "sure": "Int64", "sure_mse": "float64", "sure_stderr": "float64",
+}
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """A tiny real run at an odd size: gaussian (optimum known) and disks (unknown, one cell n/a)."""
+    from denoisebench.cli import main
+
+    out = str(tmp_path_factory.mktemp("run"))
+    assert main(["run", "--datasets", "gaussian", "disks", "--denoisers", "identity", "wiener-oracle",
+                 "--sigmas", "0.05,0.2", "--n", "3", "--size", "37x31", "--out", out]) == 0
+    return out
+
+
+def test_load_results_types_and_csv_round_trip(run_dir):
+    pd = pytest.importorskip("pandas")
+    from denoisebench.results import load_results
+
+    df = load_results(run_dir)
+    assert {c: str(t) for c, t in df.dtypes.items()} == EXPECTED_DTYPES
+    assert len(df) == 6  # gaussian: 2 denoisers × 2 σ; disks: identity × 2 σ (wiener-oracle n/a)
+    assert set(df["size"]) == {"37x31"} and not df["bound"].any()
+    disks = df[df["dataset"] == "disks"]
+    assert disks["optimal_mse"].isna().all() and df["sure_mse"].isna().all()
+    # identity: MSE = σ² up to the noise draw, slope 2
+    ident = df[df["denoiser"] == "identity"]
+    np.testing.assert_allclose(ident["mse"], ident["sigma"] ** 2, rtol=0.1)
+    np.testing.assert_allclose(ident["slope"], 2.0, atol=1e-9)
+    raw = pd.read_csv(os.path.join(run_dir, "results.csv"), dtype={"size": str})
+    assert list(raw.columns) == list(df.columns)
+    for c in df.columns:
+        if EXPECTED_DTYPES[c] == "float64":
+            assert np.array_equal(df[c].to_numpy(), raw[c].to_numpy(float), equal_nan=True), c  # bit for bit
+        else:
+            assert df[c].astype(str).str.lower().tolist() == raw[c].astype(str).str.lower().tolist(), c
+
+
+def test_load_results_without_pandas_says_how_to_install(tmp_path, monkeypatch):
+    from denoisebench.results import load_results
+
+    monkeypatch.setitem(sys.modules, "pandas", None)  # import pandas → ImportError
+    with pytest.raises(ImportError, match=r"pip install 'denoisebench\[pandas\]'"):
+        load_results(tmp_path)  # said before the store is looked at
+
+
+def test_load_results_of_a_directory_without_a_store(tmp_path):
+    from denoisebench.results import load_results
+
+    pytest.importorskip("pandas")
+    with pytest.raises(FileNotFoundError, match="results"):
+        load_results(tmp_path)
+
+
+# -- concurrent writers -----------------------------------------------------------------------------
+def test_concurrent_reports_on_one_directory_all_succeed(run_dir):
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(8) as pool:  # 16 reports by 8 processes; before: shared temp names, spurious failures
+        paths = pool.map(write_outputs, [run_dir] * 16, chunksize=1)
+    assert all(p["plot"] == os.path.join(run_dir, "mse_vs_sigma.png") for p in paths)
+    names = sorted(os.listdir(run_dir))
+    assert [n for n in names if n.endswith(".tmp") or ".tmp" in n] == []  # no temp file left behind
+    with open(os.path.join(run_dir, "mse_vs_sigma.png"), "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    from matplotlib.image import imread
+
+    assert imread(os.path.join(run_dir, "mse_vs_sigma.png")).ndim == 3  # a whole, decodable PNG
+    with open(os.path.join(run_dir, "results.csv")) as f:
+        assert len(list(csv.DictReader(f))) == 6
+    with open(os.path.join(run_dir, "table.md")) as f:
+        assert f.read().startswith("# denoisebench results")
+
+
+def test_a_failed_write_keeps_the_old_file_and_leaves_no_temp(tmp_path):
+    from denoisebench.report import _atomic_write
+
+    target = tmp_path / "table.md"
+    target.write_text("old")
+
+    def broken(tmp):
+        with open(tmp, "w") as f:
+            f.write("half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        _atomic_write(target, broken)
+    assert target.read_text() == "old" and os.listdir(tmp_path) == ["table.md"]
+
+
+def test_temporaries_of_killed_writers_are_removed(tmp_path):
+    import subprocess
+
+    from denoisebench.report import _remove_stale_temporaries
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])  # a process id that has ended
+    proc.wait()
+    dead, live, hour = proc.pid, os.getpid(), 3600
+    files = {f".table.md.{dead}-0123456789ab.tmp": (2 * hour, False),      # stale: removed
+             f".table.md.{dead}-0123456789ac.tmp": (60, True),             # recent: maybe still renamed
+             f".table.md.{live}-0123456789ad.tmp": (2 * hour, True),       # its writer still runs
+             f".notes.txt.{dead}-0123456789ae.tmp": (2 * hour, True),      # not one of our outputs
+             "table.md": (2 * hour, True)}
+    for name, (age, _) in files.items():
+        (tmp_path / name).write_text("x")
+        os.utime(tmp_path / name, (os.path.getmtime(tmp_path / name) - age,) * 2)
+    _remove_stale_temporaries(tmp_path, {"table.md", "results.csv"})
+    assert sorted(os.listdir(tmp_path)) == sorted(n for n, (_, kept) in files.items() if kept)
