@@ -99,8 +99,9 @@ def _styles(labelled):
     return styles
 
 
-def _optimum_lines(ax_mse, ax_gap, rows):
-    """The optimum (dashed black, its ±2 s.e. band shaded) or the best denoiser's 0 line."""
+def _optimum_lines(ax_mse, ax_gap, rows, scale=1):
+    """The optimum (dashed black, its ±2 s.e. band shaded) or the best denoiser's 0 line;
+    σ drawn at ``scale·σ``."""
     kind, _ = _rows.reference(rows)
     opt = _rows.optimum(rows)
     ax_gap.axhline(0, color="k", lw=1.2, ls="--" if kind == _rows.REF_OPTIMUM else "-", zorder=1.5,
@@ -109,6 +110,7 @@ def _optimum_lines(ax_mse, ax_gap, rows):
         return kind
     sig = sorted(opt)
     mse = [opt[s][0] for s in sig]
+    sig = [scale * s for s in sig]
     se = [opt[s][1] for s in sig]
     ax_mse.plot(sig, mse, "k--", lw=1.2, zorder=1.5, label="optimum (MMSE)")
     if any(v > 0 for v in se):
@@ -140,28 +142,52 @@ def _gap_axis(ax, values, kind):
                  else "no optimum known: 10·log10(MSE / best MSE at σ)", fontsize=9)
 
 
+def _sigma_axis(ax, sigmas, units):
+    """Log σ axis; in 8-bit units (``units``: x is 255·σ) ticks at the run's σ, labelled k."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+
+    ax.set_xscale("log")
+    ax.grid(True, alpha=0.3)
+    if not units:
+        ax.set_xlabel("σ")
+        return
+    ax.set_xlabel("σ × 255 (8-bit units: noise std on the 0–255 scale)")
+    ax.xaxis.set_major_locator(FixedLocator([round(255 * s) for s in sigmas]))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_locator(NullLocator())
+
+
 def _row_panels(ax_mse, ax_gap, key, rows, styles):
     done = _rows.done_rows(rows)
-    kind = _optimum_lines(ax_mse, ax_gap, rows)
+    sigmas = sorted({r["sigma"] for r in rows})
+    units = _rows.units_255(sigmas)
+    scale = 255 if units else 1  # σ drawn in 8-bit units where all are k/255, as the table shows them
+    kind = _optimum_lines(ax_mse, ax_gap, rows, scale)
     _, gaps = _rows.gaps(rows)
     for label, by_sigma in _rows.series(done).items():
         _, kw = styles[label]
         sig = sorted(by_sigma)
-        ax_mse.plot(sig, [by_sigma[s]["mse"] for s in sig], label=label, **kw)
+        ax_mse.plot([scale * s for s in sig], [by_sigma[s]["mse"] for s in sig], label=label, **kw)
         g = gaps.get(label, {})
         if g:
             sg = sorted(g)
-            ax_gap.plot(sg, [g[s] for s in sg], label=label, **kw)
+            ax_gap.plot([scale * s for s in sg], [g[s] for s in sg], label=label, **kw)
     for ax in (ax_mse, ax_gap):
-        ax.set_xscale("log")
-        ax.set_xlabel("σ")
-        ax.grid(True, alpha=0.3)
+        _sigma_axis(ax, sigmas, units)
     ax_mse.set_yscale("log")
     ax_mse.set_ylabel("MSE per pixel")
     d = dict(zip(_rows.GROUP, key))
-    ax_mse.set_title(f"{d['dataset']}: n={d['n']}, size={d['size'] or 'default'}, {d['backend']}, {d['dtype']}",
+    size = d["size"] or ("whole images" if _rows.whole_images(d["dataset"]) else "default")
+    protocol = f", {d['protocol']} protocol" if d.get("protocol") else ""
+    ax_mse.set_title(f"{_short(d['dataset'])}\nn={d['n']}, size={size}, {d['backend']}, {d['dtype']}{protocol}",
                      fontsize=9)
     _gap_axis(ax_gap, [v for g in gaps.values() for v in g.values()], kind)
+
+
+def _short(text, width=64):
+    """``text`` cut in the middle to ``width`` characters (a long folder path fits the panel)."""
+    head = width // 2 - 1
+    return text if len(text) <= width else text[:head] + "…" + text[len(text) - (width - head - 1):]
 
 
 def _legend(fig, axes, styles, x0):
@@ -204,10 +230,10 @@ def mse_figure(rows):
         labelled += [(label(r), r["denoiser"]) for r in done]
     styles = _styles(dict.fromkeys(labelled))
     nrows, legend = max(1, len(groups)), 3.1  # inches for the legend
-    width, height = 2 * 4.7 + legend, 3.5 * nrows + 0.4
+    width, height = 2 * 4.7 + legend, 3.5 * nrows + 0.55
     fig = Figure(figsize=(width, height))
     fig.subplots_adjust(left=0.95 / width, right=1 - legend / width, bottom=0.55 / height,
-                        top=1 - 0.35 / height, wspace=0.35, hspace=0.55)  # a layout engine costs seconds
+                        top=1 - 0.5 / height, wspace=0.35, hspace=0.6)  # a layout engine costs seconds
     axes = fig.subplots(nrows, 2, squeeze=False)
     for (ax_mse, ax_gap), (key, group) in zip(axes, groups.items()):
         _row_panels(ax_mse, ax_gap, key, group, styles)
@@ -225,7 +251,9 @@ def plot_mse(rows, path):
 
     Colours and line styles follow :func:`denoiser_family`; the optimum is dashed black with its
     ±2 standard-error band shaded where it is a Monte Carlo estimate; the gap axis is linear
-    within ±1 dB and logarithmic beyond, so tenths of a dB near the optimum stay readable.
+    within ±1 dB and logarithmic beyond, so tenths of a dB near the optimum stay readable.  A row
+    whose σ are all ``k/255`` (:func:`denoisebench._rows.units_255`) draws σ in 8-bit units (x = 255·σ,
+    ticks at the run's k), as the table's headers show it.
 
     Parameters
     ----------

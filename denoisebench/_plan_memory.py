@@ -17,6 +17,14 @@ def _mmse_images(dataset):
     return int(n_mc) if isinstance(n_mc, int) and not isinstance(n_mc, bool) else 0
 
 
+def _largest_shape(ds, n):
+    """The image shape a cell's memory is estimated for: the dataset's, or for whole images of
+    different sizes (``folder:crop=0``) the largest of the first ``n``."""
+    if getattr(ds, "crop", None) == 0 and hasattr(ds, "images"):
+        return max((tuple(im.shape[-2:]) for im in ds.images(n, split="test")), key=math.prod)
+    return tuple(ds.shape)
+
+
 def check_cells_fit(cells):
     """Refuse a grid one of whose cells cannot fit in the available memory (one line, the numbers).
 
@@ -37,7 +45,7 @@ def check_cells_fit(cells):
         seen.add(key)
         if (c.dataset, c.size) not in datasets:
             ds = make_dataset(c.dataset, **({"size": size_arg(c.size)} if c.size else {}))
-            datasets[(c.dataset, c.size)] = (ds, tuple(ds.shape), int(getattr(ds, "channels", 1)))
+            datasets[(c.dataset, c.size)] = (ds, _largest_shape(ds, c.n), int(getattr(ds, "channels", 1)))
         ds, shape, channels = datasets[(c.dataset, c.size)]
         cls = denoiser_class(parse_spec(c.denoiser)[0])
         setup = 0

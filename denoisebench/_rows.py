@@ -9,9 +9,17 @@ from __future__ import annotations
 import math
 
 from .metrics import loglog_slope
+from .specs import parse_spec
 
 #: Run settings shared by the rows of one table and one figure row: a dataset and its settings.
 GROUP = ("dataset", "n", "seed", "size", "backend", "device", "dtype", "protocol")
+
+#: What each evaluation protocol (:data:`denoisebench.runner.PROTOCOLS`) means, as the table
+#: header says it; ``''`` (float images as drawn) says nothing.
+PROTOCOL_TEXT = {"": "", "8bit": "clean images quantised to 8 bits, estimates clipped to [0, 1] (as published tables)"}
+
+#: Tolerance of :func:`units_255`: ``|255·σ − k| <= 1e-9`` for an integer ``k``.
+UNITS_TOL = 1e-9
 
 #: Reference of the gap panel and of :func:`gaps`: the optimum (MMSE), where the dataset knows it ...
 REF_OPTIMUM = "optimum"
@@ -98,10 +106,47 @@ def gaps(rows):
     return kind, out
 
 
+def units_255(sigmas):
+    """True when σ are shown in 8-bit units (``σ=25/255``): every σ is ``k/255`` for an integer ``k``
+    (within :data:`UNITS_TOL`) and at least one is not a short decimal (three places or fewer), so
+    that ``--sigmas 0.2,0.4`` (51/255, 102/255) stays in decimals.  False for no σ.
+
+    >>> units_255([15 / 255, 25 / 255]), units_255([15 / 255, 0.1]), units_255([0.2, 0.4])
+    (True, False, False)
+    """
+    sigmas = [float(s) for s in sigmas]
+    if not sigmas or not all(abs(255 * s - round(255 * s)) <= UNITS_TOL for s in sigmas):
+        return False
+    return any(abs(s - round(s, 3)) > 1e-12 for s in sigmas)
+
+
+def sigma_text(sigma, units):
+    """σ as a column header shows it: ``'15/255'`` in 8-bit units (:func:`units_255`), else ``'0.1'``."""
+    return f"{round(255 * sigma)}/255" if units else f"{sigma:g}"
+
+
+def whole_images(dataset):
+    """True for a dataset spec evaluated on whole images (``crop=0``, as ``folder:...,crop=0``)."""
+    try:
+        _, params = parse_spec(dataset)
+    except ValueError:  # SpecError: not a spec this module can read; not whole images then
+        return False
+    crop = params.get("crop")
+    return not isinstance(crop, bool) and crop == 0
+
+
+def protocol_text(protocol):
+    """The sentence of :data:`PROTOCOL_TEXT` for ``protocol`` (its name for one not listed)."""
+    return PROTOCOL_TEXT.get(protocol or "", f"protocol {protocol!r}")
+
+
 def title(key):
+    """The heading of a group: dataset and settings, then the protocol where there is one."""
     d = dict(zip(GROUP, key))
-    return f"{d['dataset']} — n={d['n']}, seed={d['seed']}, size={d['size'] or 'default'}, " \
-           f"{d['backend']} on {d['device']}, {d['dtype']}"
+    size = d["size"] or ("whole images" if whole_images(d["dataset"]) else "default")
+    text = f"{d['dataset']} — n={d['n']}, seed={d['seed']}, size={size}, {d['backend']} on {d['device']}, {d['dtype']}"
+    protocol = protocol_text(d.get("protocol"))
+    return f"{text}; {protocol}" if protocol else text
 
 
 def _positive(v):

@@ -26,10 +26,20 @@ def _cpu_only(backend):
     return name
 
 
+#: torch device types that hold no data: nothing would be computed on them.
+_NO_DATA_DEVICES = ("meta",)
+
+
 def _torch_device(device):
     import torch
 
-    return str(torch.device(device or "cpu"))
+    try:
+        name = torch.device(device or "cpu")
+    except (RuntimeError, TypeError, ValueError):  # torch.device('nosuch') raises RuntimeError
+        raise SpecError(f"unknown torch device {device!r}; e.g. cpu, cuda, cuda:1, mps") from None
+    if name.type in _NO_DATA_DEVICES:
+        raise SpecError(f"torch device {device!r} holds no data and computes nothing; use cpu or cuda")
+    return str(name)
 
 
 def _cupy_device(device):

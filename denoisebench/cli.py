@@ -4,15 +4,17 @@ Every user error (unknown name, malformed spec, bad σ or n, unavailable backend
 damaged store or weight file) is one line on stderr, ``denoisebench: error: ...``,
 with exit code 2 and no traceback, and is found before anything is computed.  A
 runtime fault (a denoiser producing NaN, training diverging) is one line with exit
-code 1.  ``--debug`` (or ``DENOISEBENCH_DEBUG=1``) shows the traceback instead.
+code 1.  ``--debug`` (or ``DENOISEBENCH_DEBUG=1``) also shows the traceback (same exit code).
 """
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+import traceback
 
 from .commands._args import UsageError
+from .registry import IMPORT_ENV
 from .specs import SpecError
 
 __all__ = ["build_parser", "main"]
@@ -73,7 +75,7 @@ def _split_imports(argv):
 def _load_plugins(modules):
     """Import the plugins; ``--import`` modules are added to ``DENOISEBENCH_IMPORT`` so that spawned
     worker processes (``--executor process``) import them too."""
-    from .registry import IMPORT_ENV, load_plugins
+    from .registry import load_plugins
 
     if modules:
         known = [m for m in os.environ.get(IMPORT_ENV, "").split(",") if m.strip()]
@@ -85,6 +87,7 @@ def main(argv=None):
     """Entry point of the ``denoisebench`` console script; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv or bool(os.environ.get("DENOISEBENCH_DEBUG"))
+    saved = os.environ.get(IMPORT_ENV)
     try:
         modules, argv = _split_imports([a for a in argv if a != "--debug"])
         _load_plugins(modules)
@@ -99,9 +102,14 @@ def main(argv=None):
         sys.stderr.close()
         return 0
     except USAGE_ERRORS + RUNTIME_ERRORS as exc:
-        if debug:
-            raise
+        if debug:  # the traceback for a bug report, then the same line and exit code
+            traceback.print_exc()
         return _fail(exc, 2 if isinstance(exc, USAGE_ERRORS) else 1)
+    finally:  # --import reaches this call's workers through the environment, not later calls
+        if saved is None:
+            os.environ.pop(IMPORT_ENV, None)
+        else:
+            os.environ[IMPORT_ENV] = saved
 
 
 if __name__ == "__main__":

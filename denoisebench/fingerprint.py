@@ -51,7 +51,7 @@ PRESENTATION = ("commands/", "cli.py", "__main__.py", "report.py", "results.py")
 
 #: Import names of the libraries whose versions enter the code fingerprint ('absent'
 #: when not installed): the numerical stack, the GPU array library, the peer denoisers.
-LIBRARIES = ("numpy", "scipy", "pywt", "skimage", "torch", "array_api_compat", "cupy", "bm3d", "curvelets")
+LIBRARIES = ("numpy", "scipy", "pywt", "skimage", "torch", "array_api_compat", "cupy", "bm3d", "curvelets", "deepinv")
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 _CHUNK = 1 << 20  # bytes read at a time when hashing a file

@@ -212,7 +212,10 @@ def resolve_dataset(spec, size=None, seed=0, default_size=DEFAULT_SIZE):
         params["size"] = size_arg(size) if isinstance(size, str) else size
     try:
         ds = make_dataset(name, **params)
-        ds.sample(1, seed, split="test")
+        if getattr(ds, "crop", None) == 0 and hasattr(ds, "images"):  # whole images, any sizes
+            ds.images(1, split="test")
+        else:
+            ds.sample(1, seed, split="test")
         eff = size_text(ds.shape) if has_size else ""
     except (ValueError, TypeError) as exc:
         raise SpecError(f"dataset {spec!r}: {exc}") from None
@@ -228,7 +231,9 @@ def resolve_denoiser(spec):
             denoiser_class(name)
         except KeyError:
             raise _unknown("denoiser", name, available) from None
-        raise SpecError(f"denoiser {name!r} is not available here (missing dependency); valid: {', '.join(available)}")
+        hint = getattr(denoiser_class(name), "install", None)
+        raise SpecError(f"denoiser {name!r} is not available here (missing dependency"
+                        + (f": {hint}" if hint else "") + f"); valid: {', '.join(available)}")
     cls = denoiser_class(name)
     _check_params("denoiser", name, params, init_params(cls, exclude=("dataset",) if cls.needs_dataset else ()))
     validate_params(cls, params)

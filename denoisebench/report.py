@@ -2,8 +2,11 @@
 
 Everything here is a function of the stored rows alone, so ``denoisebench report
 DIR`` rebuilds exactly what ``denoisebench run`` wrote.  Rows are grouped by
-dataset and run settings (n, seed, size, backend, device, dtype): one table and
-one figure row per group.  Cells where a denoiser does not apply are kept in the
+dataset and run settings (n, seed, size, backend, device, dtype, protocol): one
+table and one figure row per group; a group's heading states its protocol.  A
+group whose σ are all ``k/255`` is shown in 8-bit units (``σ=25/255``,
+:func:`denoisebench._rows.units_255`); a group of whole images (``crop=0``) gets
+a second table, the mean over images of each image's PSNR (the papers' protocol).  Cells where a denoiser does not apply are kept in the
 store but left out of the CSV, and named under their table.  No number is ever
 printed as ``-0.00`` (:func:`format_number`).  Every file is written to a unique
 temporary name and renamed over the old one, so concurrent reports on one
@@ -31,12 +34,14 @@ __all__ = ["CSV_COLUMNS", "csv_text", "format_number", "json_rows", "plot_mse", 
 CSV_COLUMNS = (
     "dataset", "denoiser", "sigma", "n", "seed", "size", "mse", "mse_stderr", "psnr", "gain_db",
     "optimal_mse", "optimal_stderr", "gap_db", "slope", "seconds", "backend", "device", "dtype", "bound", "n_train",
-    "sure", "sure_mse", "sure_stderr",
+    "sure", "sure_mse", "sure_stderr", "psnr_images", "protocol",
 )
 #: Integer columns (``sure``: Hutchinson probes, 0 when SURE was not computed).
 INT_COLUMNS = ("n", "seed", "n_train", "sure")
-#: Text columns (``size``: ``'64'``, ``'37x31'``, ``''`` for a dataset without a size).
-TEXT_COLUMNS = ("dataset", "denoiser", "size", "backend", "device", "dtype")
+#: Text columns (``size``: ``'64'``, ``'37x31'``, ``''`` for a dataset without a size; ``protocol``:
+#: ``''`` for float images as drawn, ``'8bit'``, see :data:`denoisebench.runner.PROTOCOLS`).
+#: ``psnr_images`` is the mean over images of each image's PSNR; ``psnr`` is the PSNR of the mean MSE.
+TEXT_COLUMNS = ("dataset", "denoiser", "size", "backend", "device", "dtype", "protocol")
 FILES = {"csv": "results.csv", "table": "table.md", "plot": "mse_vs_sigma.png"}
 
 _done = _rows.done_rows
@@ -73,7 +78,7 @@ def csv_text(rows):
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for row in _done(rows):
-        writer.writerow(_csv_cell(row[c]) for c in CSV_COLUMNS)
+        writer.writerow(_csv_cell(row.get(c)) for c in CSV_COLUMNS)
     return out.getvalue()
 
 
@@ -112,7 +117,7 @@ def json_rows(rows):
             return None if v is None else int(v)
         return _float(v)
 
-    return [{c: typed(c, row[c]) for c in CSV_COLUMNS} for row in _done(rows)]
+    return [{c: typed(c, row.get(c, "" if c in TEXT_COLUMNS else None)) for c in CSV_COLUMNS} for row in _done(rows)]
 
 
 # -- grouping ----------------------------------------------------------------------
@@ -126,8 +131,13 @@ def _md_table(header, body):
     return "\n".join(lines)
 
 
+def _sigma_header(sigmas):
+    units = _rows.units_255(sigmas)
+    return [f"σ={_rows.sigma_text(s, units)}" for s in sigmas]
+
+
 def _psnr_table(series, optimum, sigmas):
-    header = ["denoiser"] + [f"σ={s:g}" for s in sigmas] + ["slope", "s/call"]
+    header = ["denoiser"] + _sigma_header(sigmas) + ["slope", "s/call"]
     body = []
     for label, by_sigma in series.items():
         times = [r["seconds"] for r in by_sigma.values() if r["seconds"] is not None]
@@ -143,9 +153,10 @@ def _psnr_table(series, optimum, sigmas):
     return _md_table(header, body)
 
 
-def _gap_table(series, sigmas):
-    header = ["denoiser"] + [f"σ={s:g}" for s in sigmas]
-    body = [[label] + [format_number(by_sigma[s]["gap_db"] if s in by_sigma else None, ".2f") for s in sigmas]
+def _column_table(series, sigmas, column):
+    """A table of one stored column per denoiser and σ, two decimals."""
+    header = ["denoiser"] + _sigma_header(sigmas)
+    body = [[label] + [format_number(by_sigma[s].get(column) if s in by_sigma else None, ".2f") for s in sigmas]
             for label, by_sigma in series.items()]
     return _md_table(header, body)
 
@@ -158,7 +169,7 @@ def _sure_cell(r):
 
 
 def _sure_table(series, sigmas):
-    header = ["denoiser"] + [f"σ={s:g}" for s in sigmas]
+    header = ["denoiser"] + _sigma_header(sigmas)
     body = [[label] + [_sure_cell(by_sigma.get(s)) for s in sigmas] for label, by_sigma in series.items()
             if any(r.get("sure_mse") is not None for r in by_sigma.values())]
     return _md_table(header, body)
@@ -170,15 +181,20 @@ def _group_markdown(key, rows):
     series, optimum = _series(done), _optimum(rows)
     fits = sorted({r["n_train"] for r in rows if r["n_train"]})
     fitted = f", n_train={'/'.join(map(str, fits))}" if fits else ""
+    whole = _rows.whole_images(dict(zip(GROUP, key))["dataset"])
+    calls = "seconds to denoise the n images, one call per image size" if whole else "seconds per batch"
     parts = [f"## {_title(key)}{fitted}", "",
-             "PSNR (dB, peak 1) of the mean MSE per pixel; slope: least-squares log-log slope of MSE vs σ "
-             "(2 for the identity); s/call: seconds per batch.", ""]
+             f"PSNR (dB, peak 1) of the mean MSE per pixel{' (MSE of each image, averaged over images)' * whole}; "
+             f"slope: least-squares log-log slope of MSE vs σ (2 for the identity); s/call: {calls}.", ""]
     parts += [_psnr_table(series, optimum, sigmas), ""]
+    if whole and series:
+        parts += ["Mean PSNR over images (the papers' protocol): the mean over the n images of each image's "
+                  "PSNR, 10·log10(1/MSE_i).", "", _column_table(series, sigmas, "psnr_images"), ""]
     if optimum and series:
         mc = any(se > 0 for _, se in optimum.values())
         note = " The optimum's MMSE is a Monte Carlo estimate." if mc else ""
         parts += [f"Gap to the optimum (dB, 10·log10(MSE/MMSE); 0 is optimal).{note}", "",
-                  _gap_table(series, sigmas), ""]
+                  _column_table(series, sigmas, "gap_db"), ""]
     if any(r.get("sure_mse") is not None for r in done):
         parts += ["SURE (Stein's unbiased risk estimate, no clean image) against the true MSE: "
                   "10·log10(SURE/MSE) in dB, ± its standard error in dB.", "", _sure_table(series, sigmas), ""]
@@ -189,14 +205,19 @@ def _group_markdown(key, rows):
 
 
 def table_markdown(rows):
-    """table.md: per dataset and settings, PSNR per denoiser and σ, the optimum, the gap."""
+    """table.md: per dataset and settings, PSNR per denoiser and σ, the optimum, the gap; for whole
+    images also the mean PSNR over images; σ in 8-bit units where all are ``k/255``."""
     head = ["# denoisebench results", "",
             "Mean MSE per pixel over n seeded test images with white Gaussian noise of standard "
             "deviation σ, shown as PSNR = 10·log10(1/MSE); every σ uses the same noise draw. "
             "Learning denoisers are fit on clean training images. Full numbers: results.csv.", ""]
     if not rows:
         return "\n".join(head + ["No results yet.", ""])
-    body = [line for key, group in _groups(rows).items() for line in _group_markdown(key, group)]
+    groups = _groups(rows)
+    if any(_rows.units_255({r["sigma"] for r in group}) for group in groups.values()):
+        head[2] += (" σ is shown in 8-bit units (σ=25/255: standard deviation 25 on the 0–255 scale) in every "
+                    "table whose σ are all whole multiples of 1/255; results.csv keeps σ on the [0, 1] scale.")
+    body = [line for key, group in groups.items() for line in _group_markdown(key, group)]
     return "\n".join(head + body)
 
 

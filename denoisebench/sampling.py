@@ -46,12 +46,14 @@ __all__ = [
     "SCHEDULES",
     "SampleResult",
     "ascent",
+    "euler",
     "euler_maruyama",
     "geometric_sigmas",
     "heun",
     "initial_noise",
     "karras_sigmas",
     "sample_rngs",
+    "vp_sigmas",
 ]
 
 
@@ -87,8 +89,30 @@ def geometric_sigmas(n_steps, sigma_min=0.002, sigma_max=80.0):
     return np.append(np.geomspace(sigma_max, sigma_min, int(n_steps)), 0.0)
 
 
+def vp_sigmas(n_steps, sigma_min=0.002, sigma_max=80.0):
+    """Variance-preserving Ornstein–Uhlenbeck schedule: equal steps in the OU time, ``σ_N = 0``.
+
+    The OU diffusion ``dX = −X dt + √2 dW`` gives ``X_t = e^{−t} X_0 + √(1 − e^{−2t}) Z``, so
+    ``e^{t} X_t = X_0 + σ(t) Z`` with ``σ(t) = √(e^{2t} − 1)``: the same noisy images as the
+    variance-exploding process, re-timed.  The schedule takes ``n_steps`` times equally spaced
+    from ``t(σ_max)`` to ``t(σ_min)``, ``t(σ) = ½ log(1 + σ²)``, then ``σ_N = 0``; the samplers run
+    in the unscaled variable ``e^{t} X_t``.  Near σ_max it is geometric in σ (``t ≈ log σ``),
+    near σ_min uniform in σ² (``t ≈ σ²/2``): few steps at small σ.
+
+    References
+    ----------
+    Song et al., ICLR 2021, eq. 11 (VP SDE, here with constant β = 2); Karras et al.,
+    NeurIPS 2022, Table 1 (a VP schedule expressed as σ(t)).
+    """
+    _check_schedule_args(n_steps, sigma_min, sigma_max)
+    t = np.linspace(0.5 * math.log1p(sigma_max ** 2), 0.5 * math.log1p(sigma_min ** 2), int(n_steps))
+    head = np.sqrt(np.expm1(2 * t))
+    head[0], head[-1] = sigma_max, sigma_min  # exact ends (no round-off through log/exp)
+    return np.append(head, 0.0)
+
+
 #: Noise schedules by name: ``SCHEDULES[name](n_steps, sigma_min, sigma_max)``.
-SCHEDULES = {"karras": karras_sigmas, "geometric": geometric_sigmas}
+SCHEDULES = {"karras": karras_sigmas, "geometric": geometric_sigmas, "vp": vp_sigmas}
 
 
 # -- randomness ----------------------------------------------------------------------------
@@ -210,6 +234,24 @@ def heun(denoiser, x_init, sigmas, rng=None):
     ----------
     Karras et al., NeurIPS 2022, Algorithm 2 with S_churn = 0; docs/theory.md §8.
     """
+    return _probability_flow(denoiser, x_init, sigmas, second_order=True)
+
+
+def euler(denoiser, x_init, sigmas, rng=None):
+    """Euler's 1st-order method on the probability-flow ODE of :func:`heun` (NFE = N).
+
+    ``x_{i+1} = x_i + (σ_{i+1} − σ_i)(x_i − D(x_i; σ_i))/σ_i``; the last step, to σ = 0, lands
+    on ``D(x; σ_{N−1})``.  Deterministic; ``rng`` is accepted and unused.  Not in
+    :data:`SAMPLERS` (the sampler-error report, :mod:`denoisebench.sampler_error`, uses it).
+
+    References
+    ----------
+    Karras et al., NeurIPS 2022, Algorithm 1 (Euler) / Algorithm 2 without the correction.
+    """
+    return _probability_flow(denoiser, x_init, sigmas, second_order=False)
+
+
+def _probability_flow(denoiser, x_init, sigmas, second_order):
     s = _check_sigmas(sigmas)
     validate_batch(x_init)
     t, D = [float(v) for v in s], _Counted(denoiser)
@@ -222,7 +264,7 @@ def heun(denoiser, x_init, sigmas, rng=None):
     for i in range(len(t) - 1):
         d_i = d(x, t[i])
         x_next = x + (t[i + 1] - t[i]) * d_i  # Euler step
-        if t[i + 1] != 0:  # 2nd-order correction
+        if second_order and t[i + 1] != 0:  # Heun's 2nd-order correction
             x_next = x + (t[i + 1] - t[i]) * (0.5 * d_i + 0.5 * d(x_next, t[i + 1]))
         x = x_next
     return _fixed_result(x, D, s, x_init.shape[0])

@@ -261,6 +261,8 @@ def train(dataset_spec, n_train=2048, steps=5000, patch=32, width=32, seed=0, de
         raise ValueError(f"invalid device {device!r} ({exc})") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {device!r}: CUDA is not available here")
+    if dev.type == "meta":
+        raise ValueError(f"device {device!r} holds no data and computes nothing; use cpu or cuda")
     cfg["amp"] = bool(dev.type == "cuda" if amp is None else amp and dev.type == "cuda")
     data = ds.sample(n_train + n_val, seed, split="train")
     x_train = torch.from_numpy(data[:n_train])

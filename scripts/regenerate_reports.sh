@@ -2,7 +2,7 @@
 # Regenerate the committed reports under reports/ — the ONLY way they are rewritten (no command writes
 # there by default). Each entry: the command, and its budget measured on the 2-core CPU machine.
 #
-#   scripts/regenerate_reports.sh            # the fast ones (latest, decay, sample): ~6 min
+#   scripts/regenerate_reports.sh            # the fast ones (latest, decay, sample, sampler-error): ~6 min
 #   scripts/regenerate_reports.sh latest     # one report by name
 #   scripts/regenerate_reports.sh all        # everything CPU-only, generalization included (~25 min)
 #
@@ -17,6 +17,7 @@ declare -A BUDGET=(
   [latest]="2 min"        # every dataset × every default denoiser × 9 σ, 64 images
   [decay]="3 min"
   [sample]="2 min"
+  [sampler-error]="5 s"   # closed form, no sampling
   [performance]="3 min"
   [generalization]="20 min (--jobs 2)"
 )
@@ -34,6 +35,9 @@ sample() {
   denoisebench sample --dataset cartoon --denoisers wiener wavelet wavelet-ti curvelet unet empirical \
     --sigma-max 1 --out reports/sample/cartoon
 }
+sampler-error() {
+  denoisebench sampler-error --out reports/sampler-error
+}
 performance() {
   denoisebench perf --backend numpy --out reports/performance.md
 }
@@ -42,8 +46,8 @@ generalization() {
     --width 16 --batch 32 --n 16 --seed 0 --jobs 2 --out reports/generalization
 }
 
-FAST=(latest decay sample)
-ALL=(latest decay sample performance generalization)
+FAST=(latest decay sample sampler-error)
+ALL=(latest decay sample sampler-error performance generalization)
 case "${1:-fast}" in
   fast) targets=("${FAST[@]}") ;;
   all) targets=("${ALL[@]}") ;;

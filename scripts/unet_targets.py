@@ -1,4 +1,4 @@
-"""Write reports/unet.md: the U-Net targets of issue 4, read from a `denoisebench run` store.
+"""Write the tables of reports/unet.md: the U-Net targets, read from a `denoisebench run` store.
 
     python scripts/unet_targets.py reports/latest > reports/unet.md
 
@@ -20,7 +20,7 @@ def main(directory):
     by = {}
     for r in rows:
         by.setdefault(r["dataset"], {}).setdefault(r["denoiser"], {})[r["sigma"]] = r
-    out = ["# U-Net targets (issue 4)", "",
+    out = ["# U-Net targets", "",
            f"Read from `{directory}/results.sqlite` (`denoisebench run`, n = {rows[0]['n']} test images, "
            f"seed {rows[0]['seed']}, 64×64) by `python scripts/unet_targets.py {directory}`.", ""]
     for name, target, ref in (("gaussian", 0.3, "optimum (exact MMSE)"), ("gmm", 0.5, "optimal denoiser")):

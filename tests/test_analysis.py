@@ -201,3 +201,29 @@ def test_analyze_command(tmp_path, capsys):
     assert args.handler(args) == 0 and "analysis.md" in capsys.readouterr().out
     with pytest.raises(SystemExit):  # argparse refuses the σ list before anything runs
         parser.parse_args(["analyze", "--dataset", "gaussian", "--denoisers", "identity", "--sigmas", "0,x"])
+
+
+def test_sure_is_flagged_where_steins_lemma_does_not_apply():
+    """Stein's lemma needs a weakly differentiable estimator: soft thresholding and linear filters are,
+    hard thresholding is not (its jumps are missed by the divergence), so the report must not call a
+    nonzero SURE − MSE an error there."""
+    from denoisebench.experiments.analyze import _markdown, stein_applies
+
+    assert stein_applies(db.make_denoiser("wavelet:mode=soft"))
+    assert stein_applies(db.make_denoiser("identity"))
+    assert not stein_applies(db.make_denoiser("wavelet:mode=hard"))
+    assert not stein_applies(db.make_denoiser("curvelet"))  # hard by default
+    row = {"denoiser": "wavelet", "sigma": 0.2, "eff_dim": 1.0, "eff_dim_stderr": 0.1, "eff_dim_fraction": 0.1,
+           "homogeneity": 0.0, "sure_mse": 1e-3, "mse": 2e-3, "sure_minus_mse": -1e-3,
+           "sure_minus_mse_stderr": 1e-4, "stein": False}
+    text = _markdown([row])
+    assert "| no |" in text and "Stein's lemma" in text
+
+
+def test_a_missing_peer_says_how_to_install_it(monkeypatch):
+    from denoisebench.registry import denoiser_class, resolve_denoiser
+    from denoisebench.specs import SpecError
+
+    monkeypatch.setattr(denoiser_class("bm3d"), "available", staticmethod(lambda: False))
+    with pytest.raises(SpecError, match="pip install bm3d"):
+        resolve_denoiser("bm3d")

@@ -25,7 +25,25 @@ def _tiny_unet():
 
 
 #: Denoisers whose default build needs artefacts this dataset lacks: built from test fixtures.
-SPECIAL = {"unet": lambda dataset: db.make_denoiser("unet", weights=_tiny_unet())}
+def _tiny_torchscript(dataset):
+    """A traced 3x3 convolution saved with torch.jit.save (what a user's exported network is)."""
+    import os
+    import tempfile
+    import warnings
+
+    import torch
+
+    torch.manual_seed(0)
+    path = os.path.join(tempfile.mkdtemp(), "conv.pt")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*torch\.jit\.\w+.* is deprecated")
+        torch.jit.save(torch.jit.trace(torch.nn.Conv2d(1, 1, 3, padding=1, bias=False), torch.zeros(1, 1, 8, 8)), path)
+    return db.make_denoiser("torchscript", path=path, takes_sigma=False)
+
+
+SPECIAL = {"unet": lambda dataset: db.make_denoiser("unet", weights=_tiny_unet()),
+           "torchscript": _tiny_torchscript,
+           "deepinv": lambda dataset: db.make_denoiser("deepinv:model=dncnn,weights=random")}
 
 
 def build(name, dataset):

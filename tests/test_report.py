@@ -191,6 +191,7 @@ EXPECTED_DTYPES = {
     "optimal_mse": "float64", "optimal_stderr": "float64", "gap_db": "float64", "slope": "float64",
     "seconds": "float64", "backend": "category", "device": "category", "dtype": "category", "bound": "bool",
     "n_train": "Int64", "sure": "Int64", "sure_mse": "float64", "sure_stderr": "float64",
+    "psnr_images": "float64", "protocol": "category",
 }
 
 
@@ -219,7 +220,8 @@ def test_load_results_types_and_csv_round_trip(run_dir):
     ident = df[df["denoiser"] == "identity"]
     np.testing.assert_allclose(ident["mse"], ident["sigma"] ** 2, rtol=0.1)
     np.testing.assert_allclose(ident["slope"], 2.0, atol=1e-9)
-    raw = pd.read_csv(os.path.join(run_dir, "results.csv"), dtype={"size": str})
+    raw = pd.read_csv(os.path.join(run_dir, "results.csv"), dtype={"size": str, "protocol": str})
+    raw["protocol"] = raw["protocol"].fillna("")  # '' (float images as drawn) is an empty CSV cell
     assert list(raw.columns) == list(df.columns)
     for c in df.columns:
         if EXPECTED_DTYPES[c] == "float64":
@@ -297,3 +299,125 @@ def test_temporaries_of_killed_writers_are_removed(tmp_path):
         os.utime(tmp_path / name, (os.path.getmtime(tmp_path / name) - age,) * 2)
     _remove_stale_temporaries(tmp_path, {"table.md", "results.csv"})
     assert sorted(os.listdir(tmp_path)) == sorted(n for n, (_, kept) in files.items() if kept)
+
+
+# -- the published protocol: σ in 8-bit units, the protocol stated, mean PSNR over images ---------------
+FOLDER = "folder:color=rgb,crop=0,path=/data/photos"  # whole images: the papers' protocol table
+
+
+def _group_lines(table, start):
+    """The lines of ``table`` from the first one starting with ``start`` to the next blank line."""
+    lines = table.splitlines() + [""]
+    i = next(k for k, line in enumerate(lines) if line.startswith(start))
+    return lines[i:lines.index("", i)]
+
+
+def _cells(table_lines, label):
+    """The cells of the row ``label`` of a markdown table."""
+    row = next(line for line in table_lines if line.startswith(f"| {label} |"))
+    return [c.strip() for c in row.strip("|").split("|")][1:]
+
+
+def test_sigmas_in_255ths_are_shown_in_8bit_units():
+    rows = [_row("wavelet", k / 255, (k / 255) ** 2 / 4) for k in (15, 25)]
+    table = table_markdown(rows)
+    header = _group_lines(table, "| denoiser")[0]
+    assert header == "| denoiser | σ=15/255 | σ=25/255 | slope | s/call |"
+    assert "8-bit units" in table  # the preamble says so
+    ax = mse_figure(rows).axes[0]
+    np.testing.assert_allclose(_lines(ax)["wavelet"].get_xdata(), [15, 25], atol=1e-9)  # x in units of 1/255
+    assert "8-bit" in ax.get_xlabel()
+
+
+@pytest.mark.parametrize("sigmas, headers", [
+    ((15 / 255, 0.1), ["σ=0.0588235", "σ=0.1"]),  # one σ not k/255: decimals
+    ((0.2, 0.4), ["σ=0.2", "σ=0.4"]),  # 51/255 and 102/255, but short decimals as given: decimals
+])
+def test_other_sigmas_keep_decimal_headers(sigmas, headers):
+    rows = [_row("wavelet", s, s ** 2 / 4) for s in sigmas]
+    table = table_markdown(rows)
+    assert _group_lines(table, "| denoiser")[0] == "| denoiser | " + " | ".join(headers) + " | slope | s/call |"
+    assert "/255" not in table and "8-bit units" not in table
+    ax = mse_figure(rows).axes[0]
+    np.testing.assert_allclose(_lines(ax)["wavelet"].get_xdata(), sigmas)
+    assert ax.get_xlabel() == "σ"
+
+
+def test_units_255_tolerance():
+    assert _rows.units_255([15 / 255 + 1e-13, 50 / 255])  # float noise of a fraction still counts
+    assert not _rows.units_255([15 / 255 + 1e-8])  # 255·σ off an integer by 2.6e-6
+    assert not _rows.units_255([])
+
+
+def test_protocol_is_stated_in_the_group_heading_and_splits_groups():
+    rows = [_row("wavelet", 25 / 255, 0.001, protocol="8bit"), _row("wavelet", 25 / 255, 0.0011, protocol="")]
+    table = table_markdown(rows)
+    headings = [line for line in table.splitlines() if line.startswith("## ")]
+    assert len(headings) == 2  # one group per protocol
+    sentence = "clean images quantised to 8 bits, estimates clipped to [0, 1] (as published tables)"
+    assert headings[0].endswith("; " + sentence)
+    assert "quantised" not in headings[1] and "protocol" not in headings[1]
+    assert [r["protocol"] for r in json_rows(rows)] == ["8bit", ""]
+    assert [r["protocol"] for r in csv.DictReader(io.StringIO(csv_text(rows)))] == ["8bit", ""]
+
+
+def test_whole_images_get_the_mean_psnr_over_images():
+    # per-image MSEs of 4 images of different sizes: the papers average PSNRs, not MSEs
+    per_image = {15 / 255: [1e-4, 4e-4, 2e-3, 5e-4], 25 / 255: [3e-4, 9e-4, 4e-3, 1e-3]}
+    rows = []
+    for s, m in per_image.items():
+        papers = sum(10 * math.log10(1 / mi) for mi in m) / len(m)  # by hand: mean of 10·log10(1/MSE_i)
+        rows.append(_row("bm3d", s, sum(m) / len(m), dataset=FOLDER, size="", psnr_images=papers, protocol="8bit"))
+    table = table_markdown(rows)
+    assert "size=whole images" in table
+    means = _group_lines(table, "| denoiser")
+    papers = _group_lines(table[table.index("Mean PSNR over images (the papers' protocol)"):], "| denoiser")
+    assert means[0] == "| denoiser | σ=15/255 | σ=25/255 | slope | s/call |"
+    assert papers[0] == "| denoiser | σ=15/255 | σ=25/255 |"
+    # 15/255: mean MSE 7.5e-4 → 31.25 dB; mean of (40, 33.98, 26.99, 33.01) dB → 33.49 dB
+    # 25/255: mean MSE 1.55e-3 → 28.10 dB; mean of (35.23, 30.46, 23.98, 30) dB → 29.92 dB
+    assert _cells(means, "bm3d")[:2] == ["31.25", "28.10"]
+    assert _cells(papers, "bm3d") == ["33.49", "29.92"]
+    for r in json_rows(rows):  # and the column is typed in JSON and CSV
+        assert type(r["psnr_images"]) is float
+    record = next(csv.DictReader(io.StringIO(csv_text(rows))))
+    assert float(record["psnr_images"]) == pytest.approx(33.49485, abs=1e-5)
+
+
+def test_crops_get_no_papers_table():
+    rows = [_row("bm3d", 25 / 255, 0.001, psnr_images=30.5, dataset="folder:color=rgb,path=/data/photos")]
+    assert "Mean PSNR over images" not in table_markdown(rows)
+
+
+def test_runner_psnr_images_is_the_mean_of_per_image_psnrs(tmp_path, monkeypatch):
+    """End to end on whole 8-bit PNGs of different sizes: a denoiser returning 0 has MSE_i = mean(x_i²)."""
+    imageio = pytest.importorskip("imageio.v3")
+    from denoisebench import registry
+    from denoisebench.grid import plan
+    from denoisebench.runner import clear_caches, evaluate_cell
+
+    class Zero(Denoiser):
+        name = "test-zero"
+
+        def _denoise(self, y, sigma, xp):
+            return xp.zeros_like(y)
+
+    monkeypatch.setitem(registry._DENOISERS, "test-zero", Zero)
+    rng = np.random.default_rng(3)
+    images = {"a.png": rng.integers(0, 256, (37, 31, 3), dtype=np.uint8),
+              "b.png": rng.integers(0, 128, (20, 24, 3), dtype=np.uint8)}
+    for name, im in images.items():
+        imageio.imwrite(tmp_path / name, im)
+    clear_caches()
+    try:
+        (cell,) = plan([f"folder:path={tmp_path},color=rgb,crop=0"], ["test-zero"], [25 / 255], protocol="8bit",
+                       dtype="float64")
+        row = evaluate_cell(cell)
+    finally:
+        clear_caches()
+    mse_i = [np.mean((im / 255.0) ** 2) for im in images.values()]
+    assert row["psnr_images"] == pytest.approx(np.mean([10 * np.log10(1 / m) for m in mse_i]), abs=1e-9)
+    assert row["psnr"] == pytest.approx(10 * np.log10(1 / np.mean(mse_i)), abs=1e-9)
+    table = table_markdown([dict(row, slope=None)])
+    papers = _group_lines(table[table.index("Mean PSNR over images"):], "| denoiser")
+    assert _cells(papers, "test-zero") == [format_number(np.mean([10 * np.log10(1 / m) for m in mse_i]), ".2f")]

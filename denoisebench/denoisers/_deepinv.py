@@ -122,6 +122,7 @@ class DeepInv(TorchNetwork):
     """
 
     available = staticmethod(_deepinv_installed)
+    install = "pip install 'denoisebench[deepinv]' (brings torchvision and a CUDA torch, ~3 GB; see scripts/test_deepinv.sh)"
     memory_factor = 256
     takes_sigma = True
     from .._params import Device, Int, OneOf, Opt, Path  # the rule vocabulary (not kept on the class)

@@ -106,6 +106,8 @@ class BM3D(_HostPeer):
     """
 
     available = staticmethod(_installed("bm3d"))
+    install = "pip install bm3d (or pip install 'denoisebench[peers]')"
+    discontinuous = True  # its first stage hard-thresholds: SURE does not apply (Stein's lemma)
     heavy = True
     # The bm3d binary computes in float32 on several threads: repeated calls differ by ~2e-7.
     internal_dtype = "float32"

@@ -1,8 +1,9 @@
 """``denoisebench analyze``: effective dimension, homogeneity and SURE per σ, and the adaptive basis.
 
 For each denoiser and σ, on seeded test images of one dataset: the Jacobian trace (mean ± standard
-error over images), the homogeneity error, SURE against the true MSE (their difference should be 0
-within its standard error), written as ``analysis.csv`` and ``analysis.md`` (a table per σ); and
+error over images), the homogeneity error, SURE against the true MSE (their difference is 0 within its
+standard error where Stein's lemma applies — a weakly differentiable denoiser — and not for
+hard thresholding or BM3D, whose jumps the divergence misses; the table marks which), written as ``analysis.csv`` and ``analysis.md`` (a table per σ); and
 ``adaptive_basis.png``, the top singular vectors of the Jacobian at the first test image.
 
 References
@@ -20,7 +21,7 @@ __all__ = ["DEFAULT_SIGMAS", "analyze"]
 
 DEFAULT_SIGMAS = (0.02, 0.05, 0.1, 0.2, 0.5)
 _COLUMNS = ("dataset", "denoiser", "sigma", "pixels", "eff_dim", "eff_dim_stderr", "eff_dim_fraction", "homogeneity",
-            "sure_mse", "sure_stderr", "mse", "mse_stderr", "sure_minus_mse", "sure_minus_mse_stderr", "method", "reason")
+            "sure_mse", "sure_stderr", "mse", "mse_stderr", "sure_minus_mse", "sure_minus_mse_stderr", "stein", "method", "reason")
 
 
 def _build(spec, ds, n_train, seed):
@@ -49,7 +50,19 @@ def _row(ds, spec, sigma, x, y, d, probes, seed):
         row[key], row[err] = mean_and_stderr(values)
     row["eff_dim_fraction"] = row["eff_dim"] / m
     row["homogeneity"] = float(np.mean(homogeneity_error(d, y, sigma)))
+    row["stein"] = stein_applies(d)
     return row
+
+
+def stein_applies(d):
+    """Whether SURE is unbiased for ``d``: Stein's lemma needs a weakly differentiable estimator, which
+    hard thresholding (``mode='hard'``) and BM3D (hard-thresholding stage; ``discontinuous = True``) are not.
+
+    References
+    ----------
+    C. Stein, Ann. Statist. 9(6), 1981 (weak differentiability); docs/theory.md §5.
+    """
+    return getattr(d, "mode", None) != "hard" and not getattr(type(d), "discontinuous", False)
 
 
 def analyze(dataset, denoisers, sigmas=DEFAULT_SIGMAS, n=8, seed=0, probes=16, size=None, top=6, n_train=256, out=None):
@@ -99,13 +112,15 @@ def _write(out, rows, bases, clean):
 def _markdown(rows):
     lines = ["# Jacobian analysis", "", "Effective dimension tr J (and as a fraction of the pixels), homogeneity "
              "error ‖D(λy) − λD(y)‖/‖D(y)‖ (mean over λ = 0.5, 2), SURE vs the true MSE (mean ± standard error "
-             "over images; SURE − MSE should be 0 within its error).", ""]
+             "over images). SURE − MSE should be 0 within its error only where Stein's lemma applies (column "
+             "'Stein': a weakly differentiable denoiser); for hard thresholding and BM3D the divergence misses "
+             "the jumps and SURE is biased, so a nonzero difference there is expected, not an error.", ""]
     for sigma in sorted({r["sigma"] for r in rows if "sigma" in r}):
-        lines += [f"## σ = {sigma:g}", "", "| denoiser | tr J | tr J / N | homogeneity | SURE MSE | true MSE | SURE − MSE |",
-                  "|---|---|---|---|---|---|---|"]
+        lines += [f"## σ = {sigma:g}", "", "| denoiser | tr J | tr J / N | homogeneity | SURE MSE | true MSE | SURE − MSE | Stein |",
+                  "|---|---|---|---|---|---|---|---|"]
         lines += [f"| {r['denoiser']} | {r['eff_dim']:.1f} ± {r['eff_dim_stderr']:.1f} | {r['eff_dim_fraction']:.4f} | "
                   f"{r['homogeneity']:.2e} | {r['sure_mse']:.3e} | {r['mse']:.3e} | "
-                  f"{r['sure_minus_mse']:.2e} ± {r['sure_minus_mse_stderr']:.1e} |" for r in rows if r.get("sigma") == sigma]
+                  f"{r['sure_minus_mse']:.2e} ± {r['sure_minus_mse_stderr']:.1e} | {'yes' if r['stein'] else 'no'} |" for r in rows if r.get("sigma") == sigma]
         lines.append("")
     lines += [f"- {r['denoiser']}: not applicable ({r['reason']})" for r in rows if r.get("reason")]
     return "\n".join(lines) + "\n"

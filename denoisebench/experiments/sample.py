@@ -17,6 +17,7 @@ import math
 import os
 import re
 import time
+import warnings
 
 import numpy as np
 
@@ -24,11 +25,16 @@ from .. import compare
 from .._array_api import from_numpy, synchronize, to_numpy
 from ..base import NotApplicableError
 from ..registry import SpecError, make_dataset, make_denoiser
+from ..sampler_error import SIGMA_MAX_FACTOR, default_sigma_max
 from ..sampling import SAMPLERS, SCHEDULES, initial_noise
 
-__all__ = ["run_sample"]
+__all__ = ["run_sample", "trained_sigma_range"]
 
-DEFAULTS = {"sampler": "heun", "schedule": "karras", "steps": 40, "n": 16, "seed": 0, "sigma_max": 80.0,
+#: ``steps``: the smallest Heun/Karras step count whose exact KL on ``gaussian`` (64², σ_max by the
+#: rule below) is below the sampling floor of 256 held-out images (reports/sampler-error/README.md).
+#: ``sigma_max`` None: ``SIGMA_MAX_FACTOR · √(max_k P̂(k))`` of the training images
+#: (:func:`denoisebench.sampler_error.default_sigma_max`).
+DEFAULTS = {"sampler": "heun", "schedule": "karras", "steps": 19, "n": 16, "seed": 0, "sigma_max": None,
             "sigma_min": 0.002, "size": None, "n_train": 256, "n_data": 256, "backend": "numpy", "device": None,
             "dtype": "float32", "out": "denoisebench-out/sample"}
 GRID_COLUMNS = 8
@@ -47,10 +53,6 @@ def _plan(dataset, denoisers, s):
         raise SpecError(f"unknown sampler {s['sampler']!r}; valid: {', '.join(SAMPLERS)}")
     if s["schedule"] not in SCHEDULES:
         raise SpecError(f"unknown schedule {s['schedule']!r}; valid: {', '.join(SCHEDULES)}")
-    try:
-        sigmas = SCHEDULES[s["schedule"]](s["steps"], s["sigma_min"], s["sigma_max"])
-    except ValueError as exc:
-        raise SpecError(str(exc)) from None
     for key, lo in (("n", 1), ("n_train", 2), ("n_data", 2), ("seed", 0)):
         if not isinstance(s[key], int) or s[key] < lo:
             raise SpecError(f"{key} must be an integer >= {lo}; got {s[key]!r}")
@@ -59,6 +61,14 @@ def _plan(dataset, denoisers, s):
     resolve_backend(s["backend"], s["device"])
     ds_spec, size = resolve_dataset(dataset, s["size"], s["seed"])
     ds = make_dataset(ds_spec, **({"size": int(size) if size.isdigit() else size} if size else {}))
+    s["sigma_max_rule"] = "given"
+    if s["sigma_max"] is None:  # from the training images (drawn again, identically, by run_sample)
+        s["sigma_max"] = default_sigma_max(ds.sample(s["n_train"], s["seed"], split="train"))
+        s["sigma_max_rule"] = f"{SIGMA_MAX_FACTOR:g} × √(max_k P̂(k)) of the training images"
+    try:
+        sigmas = SCHEDULES[s["schedule"]](s["steps"], s["sigma_min"], s["sigma_max"])
+    except ValueError as exc:
+        raise SpecError(str(exc)) from None
     specs = list(dict.fromkeys(resolve_denoiser(spec) for spec in denoisers))
     for spec, cls in specs:
         if cls.bound:
@@ -76,6 +86,33 @@ def _build(spec, cls, ds, x_train, probe, sigma):
     except (NotApplicableError, ValueError, TypeError) as exc:
         raise SpecError(f"denoiser {spec!r} on dataset {ds.name!r}: {exc}") from None
     return d
+
+
+def trained_sigma_range(denoiser):
+    """``(sigma_min, sigma_max)`` a denoiser was trained or calibrated on, or None if it records none.
+
+    A ``trained_sigma_range`` attribute wins; otherwise a U-Net's weight metadata (``training``'s
+    ``sigma_min`` / ``sigma_max``, see :mod:`denoisebench.weights_io`) is read.
+    """
+    rng = getattr(denoiser, "trained_sigma_range", None)
+    if rng is None and hasattr(type(denoiser), "trained_on"):
+        denoiser.trained_on  # noqa: B018  loads the weights and their metadata
+        training = denoiser.__dict__.get("_training") or {}
+        if "sigma_min" in training and "sigma_max" in training:
+            rng = (training["sigma_min"], training["sigma_max"])
+    return None if rng is None else (float(rng[0]), float(rng[1]))
+
+
+def _range_warnings(built, sigma_max):
+    """One line per denoiser whose trained σ range excludes σ_max; each also goes out as a UserWarning."""
+    lines = []
+    for spec, d in built:
+        rng = trained_sigma_range(d)
+        if rng is not None and not rng[0] <= sigma_max <= rng[1]:
+            lines.append(f"σ_max = {sigma_max:.4g} lies outside the σ range {spec!r} was trained on "
+                         f"[{rng[0]:g}, {rng[1]:g}]: its first steps extrapolate")
+            warnings.warn(lines[-1], UserWarning, stacklevel=3)
+    return lines
 
 
 def _labels(specs):
@@ -111,6 +148,7 @@ def run_sample(dataset, denoisers, out=DEFAULTS["out"], **settings):
     x0_b = from_numpy(x0, s["backend"], s["device"])
     built = [(spec, _build(spec, cls, ds, x_train.astype(s["dtype"]), x0_b[:1, ...], float(sigmas[0])))
              for spec, cls in specs]
+    range_warnings = _range_warnings(built, s["sigma_max"])
     os.makedirs(out, exist_ok=True)
     labels, samples, runs, paths = _labels(specs), {}, {}, []
     for spec, d in built:
@@ -125,7 +163,8 @@ def run_sample(dataset, denoisers, out=DEFAULTS["out"], **settings):
     metrics = _all_metrics(ds, samples, runs, x_train, x_test, x_ref)
     metrics["settings"] = {**{k: s[k] for k in DEFAULTS}, "dataset": ds_spec,
                            "denoisers": [spec for spec, _ in specs], "sigmas": [float(v) for v in sigmas],
-                           "data_mean": float(x_train.mean())}
+                           "data_mean": float(x_train.mean()), "sigma_max_rule": s["sigma_max_rule"]}
+    metrics["warnings"] = range_warnings
     return paths + _write_reports(out, metrics, samples, labels, x_test)
 
 
@@ -255,11 +294,13 @@ def comparison_markdown(metrics):
            "",
            f"n = {s['n']} samples per denoiser from the same initial noise (seed {s['seed']}, mean "
            f"{s['data_mean']:.4g} + σ_max·z), schedule {s['schedule']} with {s['steps']} steps, "
-           f"σ from {s['sigma_max']:g} to {s['sigma_min']:g}; {s['backend']}, {s['dtype']}. Distribution metrics are "
+           f"σ from {s['sigma_max']:.4g} ({s.get('sigma_max_rule', 'given')}) to {s['sigma_min']:g}; "
+           f"{s['backend']}, {s['dtype']}. Distribution metrics are "
            f"against {s['n_data']} held-out images; memorisation against {s['n_train']} training images "
            "(median nearest-training distance of the samples / that of held-out data: 0 = copies, ≈ 1 = "
            f"as novel as fresh data). The row '{DATA_LABEL}' scores {s['n']} other held-out images: "
            "each metric's finite-sample floor.",
+           *[f"\n**Warning:** {line}." for line in metrics.get("warnings", [])],
            "", _md_table(["denoiser", *_COLUMNS], [[spec, *(fn(rows[spec]) for fn in _COLUMNS.values())]
                                                    for spec in rows]),
            "", "PSD log-err: mean over rings of |log P_samples − log P_data|; kurtosis log-err: mean over wavelet "

@@ -61,7 +61,8 @@ def _random_unet():
 
 
 #: Denoisers whose timing needs something the registry does not give: name → keyword arguments.
-_TIMING_KWARGS = {"unet": lambda side: {"weights": _random_unet()}}
+_TIMING_KWARGS = {"unet": lambda side: {"weights": _random_unet()},
+                  "deepinv": lambda side: {"model": "dncnn", "weights": "random"}}
 
 
 def build_for_timing(name, side):

@@ -1,6 +1,6 @@
 """Speed against the peers, each ratio timed in one process on the same data (``denoisebench perf``).
 
-The comparisons of issue 3: batched ``wavelet`` against scikit-image's ``denoise_wavelet``
+The comparisons: batched ``wavelet`` against scikit-image's ``denoise_wavelet``
 looped per image with the same wavelet, levels and rule; ``wavelet-ti`` against
 ``cycle_spin(denoise_wavelet, max_shifts=3)`` (16 shifts); the curvelet frame's forward +
 inverse against the ``curvelets`` package's UDCT looped per image; our batched orthogonal

@@ -80,7 +80,7 @@ def _peers(r):
         rows.append([p["comparison"], _shape(p["shape"]), p["ours"], p["peer"], ratio, p["target"],
                      p.get("psnr_ours"), p.get("psnr_peer"), p["note"] or "—"])
         profiles.append(f"- {p['comparison']}, {_shape(p['shape'])}: {p['profile']}")
-    return ["## Against the peers (issue 3)", "",
+    return ["## Against the peers", "",
             "Batched (ours) against the peer looped per image, same images (`natural`, σ = 0.1, float32), one "
             "process, timed in alternation (ours, peer, ours, peer, …) so both see the same load; the peer with "
             "one worker, ours on the threads stated under Machine. Ratio = peer seconds / our seconds for the "
