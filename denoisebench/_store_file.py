@@ -22,6 +22,9 @@ SCHEMA_VERSION = 3
 #: Columns identifying a cell (its settings); one current row per distinct key.
 KEY = ("dataset", "denoiser", "sigma", "n", "seed", "size", "backend", "device", "dtype", "n_train", "sure", "protocol")
 
+#: The key of the schema-2 stores written before fingerprints (recognised, to be moved aside).
+_KEY_V2 = ("dataset", "denoiser", "sigma", "n", "seed", "size", "backend", "device", "dtype", "n_train", "sure")
+
 #: Every result column and its SQLite type, in the order of results.csv then the bookkeeping.
 COLUMNS = {
     "dataset": "TEXT NOT NULL",
@@ -135,7 +138,7 @@ def _identify(conn):
         return "ours", detail
     if app == 0 and "cells" in objects:
         found = {r[1] for r in conn.execute("PRAGMA table_info(cells)")}
-        if set(KEY) <= found and "fingerprint" not in found:
+        if set(_KEY_V2) <= found and "fingerprint" not in found:
             return "older", detail
     return "foreign", detail
 

@@ -14,8 +14,10 @@ Design choices
 the library part of the package, not only the module of a cell's denoiser: a
 per-family hash would miss shared helpers (``_array_api``, ``_fourier``,
 ``metrics``, ``noise``, the datasets) that change every number.  Correctness
-over reuse: editing any library module recomputes every cell.  Only presentation
-code that cannot change a number is left out (:data:`PRESENTATION`).
+over reuse: editing any library module recomputes every cell.  Only code that cannot
+change a stored cell's number is left out (:data:`PRESENTATION`): the commands, the CLI,
+the report code, and the experiments and performance measurement that the grid runner
+never imports (``tests/test_layout.py`` checks that it does not).
 
 **Files by content and name, not by location.**  An input file counts by its bytes
 and its base name (a folder's file names may order its images); the directories
@@ -47,7 +49,8 @@ __all__ = [
 
 #: Paths (relative to the package, POSIX separators) left out of the code fingerprint:
 #: presentation code that cannot change a stored number.  A trailing ``/`` names a folder.
-PRESENTATION = ("commands/", "cli.py", "__main__.py", "report.py", "results.py")
+PRESENTATION = ("commands/", "cli.py", "__main__.py", "report.py", "results.py", "_rows.py", "_figures.py",
+                "experiments/", "perf/", "sampler_error.py")
 
 #: Import names of the libraries whose versions enter the code fingerprint ('absent'
 #: when not installed): the numerical stack, the GPU array library, the peer denoisers.

@@ -148,3 +148,24 @@ def test_no_command_writes_into_reports_by_default():
                 checked += 1
     assert checked >= 6  # run, report, sample, analyze, decay, generalization (perf: None → denoisebench-out/perf)
     assert f"{OUT_ROOT}/" in (PKG.parent / ".gitignore").read_text()
+
+
+def test_code_left_out_of_the_fingerprint_is_never_imported_by_the_runner():
+    """The code fingerprint skips PRESENTATION modules; that is only sound if nothing a cell's
+    number depends on (the runner, transitively) imports them."""
+    from denoisebench.fingerprint import PRESENTATION
+
+    graph = import_graph()
+    reached, todo = set(), ["denoisebench.runner", "denoisebench.grid"]
+    while todo:
+        m = todo.pop()
+        if m not in reached:
+            reached.add(m)
+            todo.extend(graph.get(m, ()))
+    reached.discard("denoisebench")  # the package __init__: public names only
+
+    def skipped(module):
+        rel = module.replace("denoisebench.", "", 1).replace(".", "/")
+        return any(rel.startswith(p.rstrip("/")) if p.endswith("/") else rel + ".py" == p for p in PRESENTATION)
+
+    assert not [m for m in reached if skipped(m)]

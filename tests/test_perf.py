@@ -85,7 +85,7 @@ def test_quick_report_is_well_formed(quick):
         assert heading in text
     assert "`denoisebench perf --quick`" in text and "1.6×" in text and "Quick mode" in text
     tables = _tables(text)
-    assert len(tables) == 4  # machine, peers, throughput, sampler
+    assert len(tables) == 5  # machine, peers, threads of the peers, throughput, sampler
     for table in tables:
         assert len({len(row) for row in table}) == 1, f"ragged table {table[0]}"
     throughput = next(t for t in tables if t[0][0] == "denoiser" and len(t[0]) > 2)
@@ -110,8 +110,13 @@ def test_peer_ratios_are_the_measured_rates(quick):
     measured = [p for p in results["peers"] if "missing" not in p]
     assert measured, "no peer measured"
     for p in measured:
-        assert p["ratio"] == pytest.approx(p["ours"] / p["peer"], rel=1e-9)
+        spread = p["spread"]
+        assert spread["rounds"] >= 3 and len(spread["ratios"]) == spread["rounds"]
+        assert p["ratio"] == pytest.approx(float(np.median(spread["ratios"])), rel=1e-12)
+        assert spread["min"] <= spread["q1"] <= p["ratio"] <= spread["q3"] <= spread["max"]
         assert p["ours"] > 0 and p["peer"] > 0
+        if "psnr_ours" in p:
+            assert p["psnr_diff"] == pytest.approx(p["psnr_ours"] - p["psnr_peer"], abs=1e-12)
 
 
 def test_skimage_psnr_matches_an_independent_run(quick):
@@ -191,22 +196,63 @@ def test_a_missing_peer_is_said_plainly(quick, monkeypatch):
     assert "- curvelet: the `no_such_module_here` package is not importable here" in text
 
 
-def test_limit_threads_sets_and_restores_the_pools():
+@pytest.mark.parametrize("n", [1, 3])
+def test_limit_threads_sets_and_restores_every_pool(n, monkeypatch):
+    """scipy.fft's default workers, the workers our numpy FFTs pass, BLAS/OpenMP and torch: all n inside."""
     torch = pytest.importorskip("torch")
     threadpoolctl = pytest.importorskip("threadpoolctl")
+    import scipy.fft
+
+    from denoisebench._array_api import _scipy_fft, fft_of
+    from denoisebench.perf.machine import limit_threads, thread_settings
+
+    def pools():
+        return [p["num_threads"] for p in threadpoolctl.threadpool_info()]
+
+    before = torch.get_num_threads(), pools(), scipy.fft.get_workers(), _scipy_fft()._workers
+    passed = []
+    monkeypatch.setattr(_scipy_fft()._fft, "rfftn", lambda x, axes=None, workers=None: passed.append(workers))
+    with limit_threads(n):
+        assert torch.get_num_threads() == n and scipy.fft.get_workers() == n
+        assert pools() and all(t == n for t in pools())
+        fft_of(np).rfftn(np.zeros((37, 31)))
+        assert passed == [n]
+        t = thread_settings()
+        assert (t["scipy.fft workers, ours"], t["scipy.fft workers, default"], t["torch threads"]) == (n, n, n)
+    assert (torch.get_num_threads(), pools(), scipy.fft.get_workers(), _scipy_fft()._workers) == before
+
+
+def test_limit_threads_without_threadpoolctl_says_what_to_install(monkeypatch):
+    import sys
+
     from denoisebench.perf.machine import limit_threads
 
-    before = torch.get_num_threads(), [p["num_threads"] for p in threadpoolctl.threadpool_info()]
-    with limit_threads(1):
-        assert torch.get_num_threads() == 1
-        assert all(p["num_threads"] == 1 for p in threadpoolctl.threadpool_info())
-    assert (torch.get_num_threads(), [p["num_threads"] for p in threadpoolctl.threadpool_info()]) == before
+    monkeypatch.setitem(sys.modules, "threadpoolctl", None)  # import fails as if not installed
+    with pytest.raises(RuntimeError, match="needs threadpoolctl.*pip install threadpoolctl.*--threads 0"):
+        with limit_threads(1):
+            pass
+    with limit_threads(0):  # the libraries' defaults need nothing
+        pass
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, True, "2"])
+def test_limit_threads_rejects_a_bad_count(bad):
+    from denoisebench.perf.machine import limit_threads
+
+    with pytest.raises(ValueError, match=f"threads must be an integer >= 0 or None; got {bad!r}"):
+        with limit_threads(bad):
+            pass
 
 
 def test_the_report_states_the_threads_used(quick):
     out, results = quick
     assert results["machine"]["torch threads"] == 1
+    assert results["machine"]["scipy.fft workers, ours"] == results["machine"]["scipy.fft workers, default"] == 1
     assert "BLAS/OpenMP threads" in results["machine"]
+    threads = next(t for t in _tables(out.read_text()) if t[0] == ["comparison", "ours", "peer"])
+    for _, ours, peer in threads[1:]:
+        assert ours.startswith("scipy.fft workers 1, BLAS/OpenMP ") and ", torch 1" in ours
+        assert peer.startswith("scipy.fft workers 1, BLAS/OpenMP ") and "looped per image" in peer
 
 
 def test_interleaved_timings_alternate():
@@ -216,3 +262,99 @@ def test_interleaved_timings_alternate():
     (ta, a), (tb, b) = interleaved_seconds([lambda: order.append("a") or "A", lambda: order.append("b") or "B"],
                                            repeats=3, warmups=[lambda: order.append("wa"), None])
     assert order == ["wa", "b", "a", "b", "a", "b", "a", "b"] and (a, b) == ("A", "B")
+
+
+# -- rounds and their spread, on a fake clock ---------------------------------------------------
+class FakeClock:
+    """A clock that moves only when a fake call says how long it took."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+    def call(self, seconds, name, order):
+        def fn():
+            order.append(name)
+            self.now += seconds() if callable(seconds) else seconds
+            return name
+        return fn
+
+
+#: Per round, the peer takes this many times our 10 ms: median 4, min 2, max 6, IQR 3–5.
+PEER_OVER_OURS = [2.0, 6.0, 4.0, 3.0, 5.0]
+
+
+def _fake_rounds(calls=2):
+    from denoisebench.perf.timing import alternated_rounds
+
+    clock, order = FakeClock(), []
+
+    def peer_seconds():  # the call being made is already in ``order``
+        return 0.01 * PEER_OVER_OURS[(order.count("peer") - 1) // calls]
+
+    fns = [clock.call(0.01, "ours", order), clock.call(peer_seconds, "peer", order)]
+    warm = [clock.call(5.0, "warm ours", order), clock.call(7.0, "warm peer", order)]
+    times, outs = alternated_rounds(fns, rounds=5, calls=calls, warmups=warm, clock=clock)
+    return times, outs, order
+
+
+def test_rounds_alternate_and_time_each_call_on_the_clock():
+    times, outs, order = _fake_rounds(calls=2)
+    assert order == ["warm ours", "warm peer"] + ["ours", "peer"] * 10 and outs == ["ours", "peer"]
+    np.testing.assert_allclose(times[0], [0.01] * 5)  # warm-ups untimed
+    np.testing.assert_allclose(times[1], [0.01 * r for r in PEER_OVER_OURS])
+
+
+@pytest.mark.parametrize("target, verdict", [(10.0, "missed"), (4.5, "⚠ crosses"), (2.0, "met"), (None, "—")])
+def test_ratio_spread_of_known_rounds(target, verdict):
+    from denoisebench.perf.timing import ratio_spread
+
+    times, _, _ = _fake_rounds()
+    s = ratio_spread(times[1], times[0], target)
+    assert s["ratios"] == pytest.approx(PEER_OVER_OURS)
+    assert (s["median"], s["min"], s["max"], s["q1"], s["q3"]) == pytest.approx((4.0, 2.0, 6.0, 3.0, 5.0))
+    assert s["rounds"] == 5 and s["verdict"] == verdict
+
+
+def test_rounds_stop_at_the_budget_but_not_before_min_rounds():
+    from denoisebench.perf.timing import alternated_rounds
+
+    clock, order = FakeClock(), []
+    times, _ = alternated_rounds([clock.call(1.0, "a", order)], rounds=10, calls=2, budget=0.5, min_rounds=3,
+                                 clock=clock)
+    assert len(times[0]) == 3 and order.count("a") == 1 + 3 * 2
+
+
+@pytest.mark.parametrize("slow, fast, message", [
+    ([1.0], [1.0, 2.0], "equal-length"), ([], [], "non-empty"), ([1.0, 0.0], [1.0, 1.0], "seconds > 0"),
+    ([1.0, float("nan")], [1.0, 1.0], "seconds > 0"),
+])
+def test_ratio_spread_rejects_bad_timings(slow, fast, message):
+    from denoisebench.perf.timing import ratio_spread
+
+    with pytest.raises(ValueError, match=message):
+        ratio_spread(slow, fast)
+
+
+def test_the_report_flags_a_spread_across_its_target_and_shows_psnr_to_two_decimals(quick):
+    """A fabricated row: ratios 8–12× against ≥ 10×, PSNRs 28.301 and 28.339 (a 0.04 dB deficit)."""
+    from denoisebench.perf.report import cpu_markdown
+    from denoisebench.perf.timing import ratio_spread
+
+    spread = ratio_spread([8.0, 12.0, 10.5, 9.0, 11.0], [1.0] * 5, 10.0)
+    row = {"comparison": "fake ti", "key": "ti", "shape": (8, 1, 256, 256), "ours": 80.0, "peer": 8.0,
+           "ratio": spread["median"], "spread": spread, "target": "≥ 10× at no lower PSNR",
+           "verdict": spread["verdict"], "note": "", "profile": "x 100%",
+           "threads": {"ours": "scipy.fft workers 1", "peer": "scipy.fft workers 1; cycle_spin"},
+           "psnr_ours": 28.301, "psnr_peer": 28.339, "psnr_diff": 28.301 - 28.339}
+    text = cpu_markdown({**quick[1], "peers": [row]})
+    table = next(t for t in _tables(text) if t[0][0] == "comparison" and "verdict" in t[0])
+    cells = dict(zip(table[0], table[1]))
+    assert (cells["ratio (median)"], cells["min–max"], cells["IQR"]) == ("10.5×", "8.00×–12.0×", "9.00×–11.0×")
+    assert cells["rounds"] == "5" and cells["verdict"] == "⚠ crosses"
+    psnrs = cells["PSNR ours (dB)"], cells["PSNR peer (dB)"], cells["ours − peer (dB)"]
+    assert psnrs == ("28.30", "28.34", "-0.04")
+    assert ("⚠ fake ti, (8, 1, 256, 256): the ratio ran from 8.00× to 12.0× over 5 rounds, across its target ≥ 10×"
+            in text)

@@ -143,13 +143,15 @@ def _sqlite(*statements):
 
 def _old_schema_v2(path):
     """The store written by denoisebench before fingerprints: no application_id, user_version 2."""
-    cols = ", ".join(f"{c} {kind}" for c, kind in COLUMNS.items())
-    values = ", ".join("?" for _ in COLUMNS)
+    v2 = {c: kind for c, kind in COLUMNS.items() if c not in ("protocol", "psnr_images")}  # added after v2
+    key = [k for k in KEY if k in v2]
+    cols = ", ".join(f"{c} {kind}" for c, kind in v2.items())
+    values = ", ".join("?" for _ in v2)
     row = _row()
     row["bound"] = 0
     with sqlite3.connect(path) as conn:
-        conn.execute(f"CREATE TABLE cells ({cols}, PRIMARY KEY ({', '.join(KEY)}))")
-        conn.execute(f"INSERT INTO cells VALUES ({values})", [row[c] for c in COLUMNS])
+        conn.execute(f"CREATE TABLE cells ({cols}, PRIMARY KEY ({', '.join(key)}))")
+        conn.execute(f"INSERT INTO cells VALUES ({values})", [row[c] for c in v2])
         conn.execute("PRAGMA user_version = 2")
     conn.close()
 

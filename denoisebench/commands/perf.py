@@ -23,11 +23,11 @@ def add_parser(subparsers):
     p.add_argument("--device", default=None, help="device, e.g. cpu, cuda, cuda:1 (default: cpu, or GPU 0 for cupy)")
     p.add_argument("--out", default=None, metavar="FILE",
                    help="report file (default denoisebench-out/perf/performance.md, or gpu.md there on a GPU)")
-    p.add_argument("--quick", action="store_true", help="tiny sizes, 2 repeats: checks the pipeline, not the speed")
+    p.add_argument("--quick", action="store_true", help="tiny sizes, few repeats: checks the pipeline, not the speed")
     p.add_argument("--denoisers", nargs="+", metavar="NAME", help="denoisers to time (default: all but the heavy ones)")
     p.add_argument("--threads", type=int, default=1, metavar="N",
-                   help="compute threads (BLAS, OpenMP, torch) during the run; default 1, as the single-threaded "
-                   "peers; 0: the libraries' defaults")
+                   help="compute threads during the run, for ours and the peers alike: scipy.fft workers, BLAS/OpenMP "
+                   "(threadpoolctl) and torch; default 1, as the single-threaded peers; 0: the libraries' defaults")
     p.set_defaults(handler=main)
     return p
 

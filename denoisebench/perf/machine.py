@@ -6,7 +6,8 @@ distributions), the BLAS/OpenMP and torch thread counts, and the GPU
 
 References
 ----------
-threadpoolctl (https://github.com/joblib/threadpoolctl): limiting BLAS/OpenMP thread pools at run time.
+threadpoolctl (https://github.com/joblib/threadpoolctl): limiting BLAS/OpenMP thread pools at run time;
+SciPy ``scipy.fft.set_workers`` (the default ``workers`` of scipy.fft calls).
 """
 from __future__ import annotations
 
@@ -17,33 +18,81 @@ import re
 
 import numpy as np
 
-__all__ = ["limit_threads", "machine", "on_gpu"]
+__all__ = ["THREADPOOLCTL_MISSING", "limit_threads", "machine", "on_gpu", "thread_settings"]
+
+
+#: What to install when threads must be limited and threadpoolctl is absent.
+THREADPOOLCTL_MISSING = ("limiting BLAS/OpenMP threads needs threadpoolctl, which is not installed: pip install "
+                         "threadpoolctl (or denoisebench[bench]); or pass --threads 0 to keep the libraries' defaults")
+
+
+def _threadpool_limits():
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError as exc:
+        raise RuntimeError(THREADPOOLCTL_MISSING) from exc
+    return threadpool_limits
+
+
+def _our_fft():
+    """The scipy.fft wrapper our numpy FFTs go through (it passes ``workers`` explicitly, so
+    :func:`scipy.fft.set_workers` alone does not reach it)."""
+    from .._array_api import _scipy_fft
+
+    return _scipy_fft()
 
 
 @contextlib.contextmanager
 def limit_threads(n):
-    """Compute threads of BLAS/OpenMP (through threadpoolctl, when installed) and torch at most ``n``
-    inside the block; ``None`` or 0 leaves the libraries' defaults."""
+    """At most ``n`` compute threads inside the block, for ours and the peers alike: scipy.fft ``workers``
+    (:func:`scipy.fft.set_workers`, and the workers our numpy FFTs pass), BLAS/OpenMP (threadpoolctl's
+    ``threadpool_limits``) and torch (``torch.set_num_threads``); all restored on exit.
+
+    ``None`` or 0 leaves the libraries' defaults.  Raises ``ValueError`` for a negative or non-integer
+    ``n`` and ``RuntimeError`` (saying what to install) when threadpoolctl is missing.
+    """
+    if n is not None and (isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0):
+        raise ValueError(f"threads must be an integer >= 0 or None; got {n!r}")
     if not n:
         yield
         return
+    n = int(n)
+    threadpool_limits = _threadpool_limits()
+    import scipy.fft
+
     try:
         import torch
     except ImportError:
         torch = None
-    before = torch.get_num_threads() if torch else None
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        threadpool_limits = lambda limits: contextlib.nullcontext()  # noqa: E731
+    fft = _our_fft()
+    before = torch.get_num_threads() if torch else None, fft._workers
     try:
         if torch:
-            torch.set_num_threads(int(n))
-        with threadpool_limits(limits=int(n)):
+            torch.set_num_threads(n)
+        fft._workers = n
+        with threadpool_limits(limits=n), scipy.fft.set_workers(n):
             yield
     finally:
         if torch:
-            torch.set_num_threads(before)
+            torch.set_num_threads(before[0])
+        fft._workers = before[1]
+
+
+def thread_settings():
+    """The compute threads in effect now, as the report states them: ``{setting: value}``.
+
+    ``scipy.fft workers, ours`` is what our numpy FFTs pass; ``scipy.fft workers, default`` is what any
+    other scipy.fft call gets (the peers'); BLAS/OpenMP per loaded pool (threadpoolctl); torch's threads.
+    """
+    import scipy.fft
+
+    out = {"scipy.fft workers, ours": _our_fft()._workers, "scipy.fft workers, default": scipy.fft.get_workers(),
+           "BLAS/OpenMP": _pool_threads()}
+    try:
+        import torch
+    except ImportError:
+        return out
+    return {**out, "torch threads": torch.get_num_threads()}
 
 
 def _pool_threads():
@@ -101,9 +150,7 @@ def machine(backend="numpy", device=None):
         version = _version(dist, module)
         if version:
             info[dist] = version
-    if "torch" in info:
-        info["torch threads"] = __import__("torch").get_num_threads()
-    info["BLAS/OpenMP threads"] = _pool_threads()
+    info.update({("BLAS/OpenMP threads" if k == "BLAS/OpenMP" else k): v for k, v in thread_settings().items()})
     if on_gpu(device, backend):
         info["GPU"] = _gpu_name(backend, device)
     return info

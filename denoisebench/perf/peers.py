@@ -5,9 +5,11 @@ looped per image with the same wavelet, levels and rule; ``wavelet-ti`` against
 ``cycle_spin(denoise_wavelet, max_shifts=3)`` (16 shifts); the curvelet frame's forward +
 inverse against the ``curvelets`` package's UDCT looped per image; our batched orthogonal
 transform against ``pywt.wavedec2``/``waverec2`` looped; and bm3d beside ``wavelet-ti``.
-Ours and the peer are timed in alternation (:func:`denoisebench.perf.timing.interleaved_seconds`, medians)
-in one process, the peers with one worker, all in float32 at σ = :data:`~denoisebench.perf.timing.SIGMA`
-on the ``natural`` dataset.
+Ours and the peer are timed in :data:`ROUNDS` rounds of alternated calls
+(:func:`denoisebench.perf.timing.alternated_rounds`) in one process; each row gives the median ratio over
+rounds with its spread (min–max, IQR), judged against :data:`TARGETS`, and both PSNRs with their
+difference; the peers with one worker, all in float32 at σ = :data:`~denoisebench.perf.timing.SIGMA` on
+the ``natural`` dataset.
 
 References
 ----------
@@ -25,9 +27,10 @@ import sys
 
 import numpy as np
 
-from .timing import SIGMA, _psnr, interleaved_seconds, noisy_batch, profile_line
+from .machine import thread_settings
+from .timing import SIGMA, _psnr, alternated_rounds, noisy_batch, profile_line, ratio_spread
 
-__all__ = ["SHAPES", "RULES", "compare_all"]
+__all__ = ["PEER_OWN", "RULES", "SHAPES", "TARGETS", "compare_all"]
 
 #: (n images, side) per comparison, full and quick.
 SHAPES = {
@@ -45,15 +48,55 @@ def _looped(fn, y):
     return lambda: np.stack([np.asarray(fn(im)) for im in y[:, 0]])[:, None]
 
 
-def _versus(label, target, ours, peer, y, x=None, repeats=3, budget=20.0, note=""):
-    """One row: ``ours()`` (batched) against ``peer`` looped over ``y``; PSNRs against ``x``."""
-    (t_ours, out_ours), (t_peer, out_peer) = interleaved_seconds([ours, _looped(peer, y)], repeats, budget,
-                                                                 warmups=[ours, lambda: peer(y[0, 0])])
+#: Targets of the comparisons, in one place: name → (ratio wanted, ≥; PSNR condition; where it comes from).
+#: ``None``: no target (bm3d is another denoiser, timed beside ours for its quality).
+TARGETS = {
+    "wavelet": (10.0, "no lower PSNR", "issue #14 item 3"),
+    "ti": (10.0, "no lower PSNR", "issue #14 item 3"),
+    "curvelet": (3.0, None, "issue #14 item 2"),
+    "dwt": (1.0, None, "faster than the peer"),
+    "bm3d": (None, None, "none: a different denoiser"),
+}
+#: The peer's own parallelism, beside the process-wide thread settings both sides share.
+PEER_OWN = {
+    "wavelet": "pywt's single-threaded C, looped per image",
+    "ti": "cycle_spin with one worker, looped per image",
+    "curvelet": "numpy.fft (single-threaded), looped per image",
+    "dwt": "pywt's single-threaded C, looped per image",
+    "bm3d": "scipy.fftpack and the compiled bm4d library, looped per image",
+}
+
+
+def target_text(key):
+    """The target of comparison ``key`` as the report writes it, e.g. ``≥ 10× at no lower PSNR``."""
+    ratio, psnr, _ = TARGETS[key]
+    return "—" if ratio is None else f"≥ {ratio:g}×" + (f" at {psnr}" if psnr else "")
+
+
+def _threads(key):
+    t = thread_settings()
+    common = f"BLAS/OpenMP {t['BLAS/OpenMP']}" + (f", torch {t['torch threads']}" if "torch threads" in t else "")
+    return {"ours": f"scipy.fft workers {t['scipy.fft workers, ours']}, {common}",
+            "peer": f"scipy.fft workers {t['scipy.fft workers, default']}, {common}; {PEER_OWN[key]}"}
+
+
+def _versus(key, label, ours, peer, y, x=None, rounds=5, calls=2, budget=20.0, note=""):
+    """One row: ``ours()`` (batched) against ``peer`` looped over ``y`` in ``rounds`` rounds of alternated
+    calls; the median ratio (peer seconds / ours) with its spread, judged against ``TARGETS[key]``;
+    PSNRs against ``x`` to two decimals, with their difference."""
+    (t_ours, t_peer), (out_ours, out_peer) = alternated_rounds(
+        [ours, _looped(peer, y)], rounds, calls, budget, warmups=[ours, lambda: peer(y[0, 0])], min_rounds=3)
     n = y.shape[0]
-    row = {"comparison": label, "shape": tuple(y.shape), "ours": n / t_ours, "peer": n / t_peer,
-           "ratio": t_peer / t_ours, "target": target, "note": note, "profile": profile_line(ours)}
+    spread = ratio_spread(t_peer, t_ours, TARGETS[key][0])
+    row = {"comparison": label, "key": key, "shape": tuple(y.shape), "ours": n / float(np.median(t_ours)),
+           "peer": n / float(np.median(t_peer)), "ratio": spread["median"], "spread": spread,
+           "target": target_text(key), "verdict": spread["verdict"], "note": note, "threads": _threads(key),
+           "profile": profile_line(ours)}
     if x is not None:
         row.update(psnr_ours=_psnr(x, out_ours), psnr_peer=_psnr(x, out_peer))
+        row["psnr_diff"] = row["psnr_ours"] - row["psnr_peer"]
+        if TARGETS[key][1] and round(row["psnr_diff"], 2) < 0:
+            row["verdict"] += f"; PSNR {row['psnr_diff']:+.2f} dB: below the peer's"
     else:
         row["note"] = (note + "; " if note else "") + (
             f"max reconstruction error: ours {_err(y, out_ours):.1e}, peer {_err(y, out_peer):.1e}")
@@ -70,7 +113,7 @@ def _levels(side):
     return resolve_levels((side, side), WAVELET, None)
 
 
-def wavelet_vs_skimage(n, side, repeats, budget):
+def wavelet_vs_skimage(n, side, rounds, budget):
     """Batched ``wavelet`` vs ``denoise_wavelet`` per image, same wavelet, levels and rule."""
     from skimage.restoration import denoise_wavelet
 
@@ -82,8 +125,8 @@ def wavelet_vs_skimage(n, side, repeats, budget):
         ours = make_denoiser("wavelet", wavelet=WAVELET, levels=levels, mode=mode, threshold=rule)
         peer = functools.partial(denoise_wavelet, sigma=SIGMA, wavelet=WAVELET, mode=mode, method=method,
                                  wavelet_levels=levels, rescale_sigma=False)
-        rows.append(_versus(f"`wavelet` vs skimage `denoise_wavelet` ({label}, {WAVELET}, {levels} levels)",
-                            "≥ 3× at equal PSNR", lambda: ours(y, SIGMA), peer, y, x, repeats, budget,
+        rows.append(_versus("wavelet", f"`wavelet` vs skimage `denoise_wavelet` ({label}, {WAVELET}, {levels} levels)",
+                            lambda ours=ours: ours(y, SIGMA), peer, y, x, rounds, budget=budget,
                             note="boundaries: ours periodic, skimage symmetric"))
     return rows
 
@@ -93,7 +136,7 @@ def _one_worker(fn):
     return {"workers": 1} if "workers" in inspect.signature(fn).parameters else {"num_workers": 1}
 
 
-def ti_vs_cycle_spin(n, side, repeats, budget):
+def ti_vs_cycle_spin(n, side, rounds, budget):
     """``wavelet-ti`` (same rule, then the default hard 3σ) vs ``cycle_spin`` with 16 shifts."""
     from skimage.restoration import cycle_spin, denoise_wavelet
 
@@ -108,16 +151,16 @@ def ti_vs_cycle_spin(n, side, repeats, budget):
     ours = {"BayesShrink, soft": make_denoiser("wavelet-ti", wavelet=WAVELET, levels=levels, mode="soft",
                                                threshold="bayes"),
             "ours: default hard 3σ": make_denoiser("wavelet-ti", levels=levels)}
-    return [_versus(f"`wavelet-ti` ({label}) vs skimage `cycle_spin(denoise_wavelet)` 16 shifts (BayesShrink, "
-                    f"soft, {WAVELET}, {levels} levels)", "≥ 10× at no lower PSNR", lambda d=d: d(y, SIGMA), peer,
-                    y, x, repeats, budget) for label, d in ours.items()]
+    return [_versus("ti", f"`wavelet-ti` ({label}) vs skimage `cycle_spin(denoise_wavelet)` 16 shifts (BayesShrink, "
+                    f"soft, {WAVELET}, {levels} levels)", lambda d=d: d(y, SIGMA), peer, y, x, rounds, budget=budget)
+            for label, d in ours.items()]
 
 
 def _n_coefficients(c):
     return int(np.size(c)) if isinstance(c, np.ndarray) else sum(_n_coefficients(v) for v in c)
 
 
-def curvelet_vs_udct(shapes, repeats, budget):
+def curvelet_vs_udct(shapes, rounds, budget):
     """Our curvelet frame's forward + inverse (batched, as the denoiser runs it) vs the UDCT looped."""
     from curvelets.numpy import UDCT
 
@@ -131,14 +174,14 @@ def curvelet_vs_udct(shapes, repeats, budget):
         for label, frame in (("default", curvelet_frame((side, side))),
                              ("scales=4, angles=6", curvelet_frame((side, side), 4, 6))):
             rows.append(_versus(
-                f"`curvelet` frame forward+inverse ({label}) vs `curvelets` UDCT (4 scales, 3 wedges/direction)",
-                "≥ 3×", lambda f=frame: f.apply(lambda sl, c: c, y), lambda im: udct.backward(udct.forward(im)),
-                y, None, repeats, budget,
+                "curvelet", f"`curvelet` frame forward+inverse ({label}) vs `curvelets` UDCT (4 scales, 3 wedges/direction)",
+                lambda f=frame: f.apply(lambda sl, c: c, y), lambda im: udct.backward(udct.forward(im)),
+                y, None, rounds, budget=budget,
                 note=f"coefficients per pixel: ours {frame.n_subbands} (undecimated), UDCT {redundancy:.1f}"))
     return rows
 
 
-def dwt_vs_pywt(shapes, repeats, budget):
+def dwt_vs_pywt(shapes, rounds, budget):
     """Our batched periodic orthogonal DWT + inverse vs ``pywt.wavedec2``/``waverec2`` looped."""
     import pywt
 
@@ -153,13 +196,13 @@ def dwt_vs_pywt(shapes, repeats, budget):
             coeffs = pywt.wavedec2(im, WAVELET, mode="periodization", level=levels)
             return pywt.waverec2(coeffs, WAVELET, mode="periodization")
 
-        rows.append(_versus(f"orthogonal DWT+inverse ({WAVELET}, {levels} levels) vs pywt `wavedec2`/`waverec2`",
-                            "—", lambda lv=levels: idwt2(dwt2(y, WAVELET, lv), WAVELET), peer, y, None,
-                            repeats, budget))
+        rows.append(_versus("dwt", f"orthogonal DWT+inverse ({WAVELET}, {levels} levels) vs pywt `wavedec2`/`waverec2`",
+                            lambda lv=levels: idwt2(dwt2(y, WAVELET, lv), WAVELET), peer, y, None,
+                            rounds, budget=budget))
     return rows
 
 
-def bm3d_beside_ti(n, side, repeats, budget):
+def bm3d_beside_ti(n, side, rounds, budget):
     """bm3d's images/s and PSNR beside the default ``wavelet-ti`` on the same images."""
     import bm3d
 
@@ -167,11 +210,12 @@ def bm3d_beside_ti(n, side, repeats, budget):
 
     x, y = noisy_batch("natural", side, n)
     ours = make_denoiser("wavelet-ti")
-    return [_versus("`wavelet-ti` (default) vs `bm3d` (profile np)", "—", lambda: ours(y, SIGMA),
-                    lambda im: bm3d.bm3d(im.astype(np.float64), sigma_psd=SIGMA), y, x, min(repeats, 2), budget)]
+    return [_versus("bm3d", "`wavelet-ti` (default) vs `bm3d` (profile np)", lambda: ours(y, SIGMA),
+                    lambda im: bm3d.bm3d(im.astype(np.float64), sigma_psd=SIGMA), y, x, min(rounds, 3), calls=1,
+                    budget=budget)]
 
 
-#: The comparisons: name → (module they need, function of (shapes, repeats, budget)).
+#: The comparisons: name → (module they need, function of (shapes, rounds, budget)).
 COMPARISONS = {
     "wavelet": ("skimage", lambda s, r, b: wavelet_vs_skimage(*s, r, b)),
     "ti": ("skimage", lambda s, r, b: ti_vs_cycle_spin(*s, r, b)),
@@ -181,8 +225,13 @@ COMPARISONS = {
 }
 
 
-def compare_all(quick=False, repeats=3, budget=20.0):
-    """Run every comparison; a missing peer package or a failure becomes a row saying so."""
+#: Rounds of alternated calls per comparison (each round: ours, peer, ours, peer).
+ROUNDS = 5
+
+
+def compare_all(quick=False, rounds=ROUNDS, budget=20.0):
+    """Run every comparison in ``rounds`` rounds (3 at least, fewer than ``rounds`` only past ``budget``
+    seconds per row); a missing peer package or a failure becomes a row saying so."""
     shapes, rows = SHAPES["quick" if quick else "full"], []
     for name, (module, compare) in COMPARISONS.items():
         if importlib.util.find_spec(module) is None:
@@ -190,7 +239,7 @@ def compare_all(quick=False, repeats=3, budget=20.0):
                          f"(pip install {module}): not measured"})
             continue
         try:
-            rows += compare(shapes[name], repeats, budget)
+            rows += compare(shapes[name], rounds, budget)
         except Exception as exc:  # one broken peer must not hide the others
             print(f"denoisebench perf: comparison {name!r} failed: {exc!r}", file=sys.stderr)
             rows.append({"comparison": name, "missing": f"failed: {type(exc).__name__}: {exc}"})

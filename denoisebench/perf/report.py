@@ -8,6 +8,8 @@ GitHub Flavored Markdown tables (https://github.github.com/gfm/#tables-extension
 """
 from __future__ import annotations
 
+from .timing import CROSSES
+
 __all__ = ["cpu_markdown", "gpu_markdown", "gpu_placeholder"]
 
 CAVEAT = ("Only ratios measured in the same run mean something: this machine's speed swings by about "
@@ -68,24 +70,46 @@ def _ratio(a, b):
     return a / b if isinstance(a, float) and isinstance(b, float) else "—"
 
 
+def _x(v):
+    """A ratio: two decimals below 10, one above."""
+    return f"{v:.2f}×" if v < 10 else f"{v:.1f}×"
+
+
+def _db(v, sign=False):
+    """A PSNR (or a difference of two) to two decimals: never rounded into "equal"."""
+    return "—" if v is None else f"{v:+.2f}" if sign else f"{v:.2f}"
+
+
 def _peers(r):
-    header = ["comparison", "batch", "ours img/s", "peer img/s", "ratio", "target", "PSNR ours (dB)",
-              "PSNR peer (dB)", "notes"]
-    rows, missing, profiles = [], [], []
+    header = ["comparison", "batch", "rounds", "ours img/s", "peer img/s", "ratio (median)", "min–max", "IQR",
+              "target", "verdict", "PSNR ours (dB)", "PSNR peer (dB)", "ours − peer (dB)", "notes"]
+    rows, missing, profiles, flags, threads = [], [], [], [], []
     for p in r["peers"]:
         if "missing" in p:
             missing.append(f"- {p['comparison']}: {p['missing']}")
             continue
-        ratio = f"{p['ratio']:.1f}×"
-        rows.append([p["comparison"], _shape(p["shape"]), p["ours"], p["peer"], ratio, p["target"],
-                     p.get("psnr_ours"), p.get("psnr_peer"), p["note"] or "—"])
+        s = p["spread"]
+        rows.append([p["comparison"], _shape(p["shape"]), str(s["rounds"]), p["ours"], p["peer"], _x(s["median"]),
+                     f"{_x(s['min'])}–{_x(s['max'])}", f"{_x(s['q1'])}–{_x(s['q3'])}", p["target"], p["verdict"],
+                     _db(p.get("psnr_ours")), _db(p.get("psnr_peer")), _db(p.get("psnr_diff"), sign=True),
+                     p["note"] or "—"])
+        if s["verdict"].startswith(CROSSES):
+            flags.append(f"- {CROSSES} {p['comparison']}, {_shape(p['shape'])}: the ratio ran from "
+                         f"{_x(s['min'])} to {_x(s['max'])} over {s['rounds']} rounds, across its target ≥ {s['target']:g}×, so this run "
+                         "does not settle whether the target is met.")
+        threads.append([p["comparison"], p["threads"]["ours"], p["threads"]["peer"]])
         profiles.append(f"- {p['comparison']}, {_shape(p['shape'])}: {p['profile']}")
     return ["## Against the peers", "",
             "Batched (ours) against the peer looped per image, same images (`natural`, σ = 0.1, float32), one "
-            "process, timed in alternation (ours, peer, ours, peer, …) so both see the same load; the peer with "
-            "one worker, ours on the threads stated under Machine. Ratio = peer seconds / our seconds for the "
-            "same batch (medians).", "",
-            *_table(header, rows), "", *missing, *([""] if missing else []),
+            "process. Each comparison runs in rounds of alternated calls (ours, peer, ours, peer) so both see the "
+            "same load; a round's ratio = peer seconds / our seconds (medians within the round). The table gives "
+            "the median ratio over rounds and its spread (min–max and interquartile range); verdict: *met* (every "
+            f"round ≥ target), *missed* (every round below), *{CROSSES} crosses* (the spread straddles the target). "
+            "PSNRs to two decimals, with ours − peer.", "",
+            *_table(header, rows), "", *flags, *([""] if flags else []), *missing, *([""] if missing else []),
+            "Threads during each comparison, as set and read back in the run (`--threads`: scipy.fft workers, "
+            "BLAS/OpenMP through threadpoolctl, torch):", "",
+            *_table(["comparison", "ours", "peer"], threads), "",
             "Where our time goes in each comparison (cProfile own time over 3 calls):", "", *profiles, ""]
 
 

@@ -3,7 +3,9 @@
 Every number is the median of several timed calls after an untimed warm-up, with device
 work synchronised before the clock stops (:func:`~denoisebench._array_api.synchronize`).
 Ratios compare timings taken in the same process, alternated, on the same data: only such
-ratios are comparable, since this machine's speed swings from run to run.
+ratios are comparable, since this machine's speed swings from run to run.  Each comparison is
+repeated in rounds (:func:`alternated_rounds`) and reported as the median ratio with its
+spread over rounds (:func:`ratio_spread`), flagged where the spread crosses the target.
 
 References
 ----------
@@ -23,32 +25,67 @@ import numpy as np
 from .._array_api import synchronize, to_numpy
 from ..metrics import mse_per_image, psnr
 
-__all__ = ["SIGMA", "interleaved_seconds", "median_seconds", "noisy_batch", "profile_line"]
+__all__ = ["CROSSES", "SIGMA", "alternated_rounds", "interleaved_seconds", "median_seconds", "noisy_batch",
+           "profile_line", "ratio_spread"]
 
 #: Noise level of every timed call and of the PSNRs reported.
 SIGMA = 0.1
 
 
-def interleaved_seconds(fns, repeats=5, budget=float("inf"), warmups=None):
+def alternated_rounds(fns, rounds=5, calls=2, budget=float("inf"), warmups=None, min_rounds=1,
+                      clock=time.perf_counter):
+    """Time ``fns`` in ``rounds`` rounds of alternated calls: ``fns[0]()``, ``fns[1]()``, …, repeated
+    ``calls`` times within each round, so every round sees the same load on each side.
+
+    Parameters
+    ----------
+    fns : sequence of callables
+        What is timed; device work is synchronised inside each timing.
+    rounds : int
+        Rounds wanted; fewer when the timed calls pass ``budget`` seconds, but ``min_rounds`` at least.
+    calls : int
+        Calls of each function per round (alternated).
+    warmups : sequence of callables or None, optional
+        ``warmups[i]`` (default ``fns[i]``) is called once, untimed, before the rounds.
+    clock : callable
+        Seconds now (default :func:`time.perf_counter`); a fake clock makes the durations known in tests.
+
+    Returns
+    -------
+    times : list of list of float
+        ``times[i][r]``: the median seconds of ``fns[i]()`` within round ``r``.
+    outs : list
+        The last result of each function.
+    """
+    for fn, warm in zip(fns, warmups or [None] * len(fns)):
+        synchronize((warm or fn)())
+    times, outs = [[] for _ in fns], [None] * len(fns)
+    spent = 0.0
+    for r in range(max(1, int(rounds))):
+        within = [[] for _ in fns]
+        for _ in range(max(1, int(calls))):
+            for i, fn in enumerate(fns):
+                start = clock()
+                outs[i] = fn()
+                synchronize(outs[i])
+                within[i].append(clock() - start)
+        for i, t in enumerate(within):
+            times[i].append(float(np.median(t)))
+            spent += sum(t)
+        if spent > budget and r + 1 >= min_rounds:
+            break
+    return times, outs
+
+
+def interleaved_seconds(fns, repeats=5, budget=float("inf"), warmups=None, clock=time.perf_counter):
     """``[(median seconds, last result) for each of fns]``, the calls interleaved: each round
     times ``fns[0]()``, ``fns[1]()``, … once, so a ratio of two medians compares timings taken
     under the same load (this machine's speed drifts within a run too).
 
     Each ``warmups[i]`` (default ``fns[i]``) is called once untimed first; rounds stop early once
-    the timed calls have used ``budget`` seconds (one round at least).  Device work is
-    synchronised inside each timing.
+    the timed calls have used ``budget`` seconds (one round at least); see :func:`alternated_rounds`.
     """
-    for fn, warm in zip(fns, warmups or [None] * len(fns)):
-        synchronize((warm or fn)())
-    times, outs = [[] for _ in fns], [None] * len(fns)
-    for _ in range(max(1, int(repeats))):
-        for i, fn in enumerate(fns):
-            start = time.perf_counter()
-            outs[i] = fn()
-            synchronize(outs[i])
-            times[i].append(time.perf_counter() - start)
-        if sum(map(sum, times)) > budget:
-            break
+    times, outs = alternated_rounds(fns, repeats, 1, budget, warmups, clock=clock)
     return [(float(np.median(t)), out) for t, out in zip(times, outs)]
 
 
@@ -56,6 +93,43 @@ def median_seconds(fn, repeats=5, budget=float("inf"), warmup=None):
     """``(median seconds of fn(), last result)`` over ``repeats`` calls after one untimed warm-up
     (``warmup``, default ``fn``); see :func:`interleaved_seconds`."""
     return interleaved_seconds([fn], repeats, budget, [warmup])[0]
+
+
+#: Verdicts of :func:`ratio_spread` against a target; the marker flags a spread that crosses it.
+CROSSES = "⚠"
+
+
+def ratio_spread(slow, fast, target=None):
+    """The per-round ratios ``slow[r] / fast[r]`` (e.g. peer seconds / our seconds) and their spread.
+
+    Parameters
+    ----------
+    slow, fast : sequences of float
+        Seconds per round (:func:`alternated_rounds`), same length, all > 0.
+    target : float or None
+        The ratio wanted (``ratio >= target``); None: no target.
+
+    Returns
+    -------
+    dict
+        ``ratios`` (per round), ``median``, ``min``, ``max``, ``q1``, ``q3`` (interquartile range, linear
+        interpolation), ``rounds``, ``target`` and ``verdict``: ``"met"`` (min ≥ target), ``"missed"``
+        (max < target), ``"⚠ crosses"`` (min < target ≤ max: this run does not settle it) or ``"—"``.
+    """
+    slow, fast = np.asarray(slow, float), np.asarray(fast, float)
+    if slow.shape != fast.shape or slow.ndim != 1 or slow.size == 0:
+        raise ValueError(f"ratio_spread needs two equal-length, non-empty sequences; got {slow.shape} and {fast.shape}")
+    if not (np.all(slow > 0) and np.all(fast > 0)):
+        raise ValueError(f"ratio_spread needs seconds > 0; got {slow.tolist()} and {fast.tolist()}")
+    ratios = slow / fast
+    q1, q3 = np.percentile(ratios, [25, 75])
+    lo, hi = float(ratios.min()), float(ratios.max())
+    if target is None:
+        verdict = "—"
+    else:
+        verdict = "met" if lo >= target else "missed" if hi < target else f"{CROSSES} crosses"
+    return {"ratios": ratios.tolist(), "median": float(np.median(ratios)), "min": lo, "max": hi,
+            "q1": float(q1), "q3": float(q3), "rounds": int(ratios.size), "target": target, "verdict": verdict}
 
 
 def _label(key):
