@@ -108,10 +108,9 @@ def _optimum_lines(ax_mse, ax_gap, rows, scale=1):
                    label="optimum (MMSE)" if kind == _rows.REF_OPTIMUM else "best non-bound denoiser at σ")
     if kind != _rows.REF_OPTIMUM:
         return kind
-    sig = sorted(opt)
-    mse = [opt[s][0] for s in sig]
-    sig = [scale * s for s in sig]
-    se = [opt[s][1] for s in sig]
+    keys = sorted(opt)
+    mse, se = [opt[s][0] for s in keys], [opt[s][1] for s in keys]
+    sig = [scale * s for s in keys]
     ax_mse.plot(sig, mse, "k--", lw=1.2, zorder=1.5, label="optimum (MMSE)")
     if any(v > 0 for v in se):
         band = dict(color="k", alpha=0.15, lw=0, zorder=1, label="optimum ± 2 s.e.")

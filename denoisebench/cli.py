@@ -105,6 +105,10 @@ def main(argv=None):
         if debug:  # the traceback for a bug report, then the same line and exit code
             traceback.print_exc()
         return _fail(exc, 2 if isinstance(exc, USAGE_ERRORS) else 1)
+    except Exception as exc:  # a bug: still one line (exit 1); --debug shows where
+        if debug:
+            traceback.print_exc()
+        return _fail(f"internal error {type(exc).__name__}: {exc} (rerun with --debug and report the traceback)", 1)
     finally:  # --import reaches this call's workers through the environment, not later calls
         if saved is None:
             os.environ.pop(IMPORT_ENV, None)

@@ -279,3 +279,19 @@ def test_a_read_only_store_is_refused_before_computing(shared_tmp, store_bytes):
     line = _one_error_line(done.stderr, "read-only")  # at open: no progress bar, nothing computed
     assert str(store) in line
     assert _snapshot(shared_tmp) == before  # no results.csv, the store byte for byte
+
+
+def test_an_internal_bug_is_one_line_exit_1(tmp_path, monkeypatch, capsys):
+    """An unexpected exception (a bug) never prints a traceback without --debug."""
+    from denoisebench import report
+    from denoisebench.cli import main
+
+    def broken(*args, **kwargs):
+        raise KeyError(15.0)
+
+    monkeypatch.setattr(report, "write_outputs", broken)
+    code = main(["run", "--datasets", "gaussian:size=16", "--denoisers", "identity", "--sigmas", "0.1", "--n", "2",
+                 "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("denoisebench: error:") == 1 and "internal error KeyError" in err
+    assert "Traceback" not in err

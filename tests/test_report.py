@@ -421,3 +421,13 @@ def test_runner_psnr_images_is_the_mean_of_per_image_psnrs(tmp_path, monkeypatch
     table = table_markdown([dict(row, slope=None)])
     papers = _group_lines(table[table.index("Mean PSNR over images"):], "| denoiser")
     assert _cells(papers, "test-zero") == [format_number(np.mean([10 * np.log10(1 / m) for m in mse_i]), ".2f")]
+
+
+def test_a_dataset_with_an_optimum_plots_in_8bit_units(tmp_path):
+    """σ all k/255 on a dataset with an exact optimum (the CI smoke run): the optimum band is drawn
+    at 255·σ without looking σ up in scaled units (a KeyError before)."""
+    from denoisebench.cli import main
+
+    assert main(["run", "--datasets", "gaussian:size=16", "--denoisers", "wiener", "--sigmas", "15/255,0.2",
+                 "--n", "2", "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "mse_vs_sigma.png").stat().st_size > 0
