@@ -40,6 +40,7 @@ from pathlib import Path
 
 __all__ = [
     "PRESENTATION",
+    "library_versions",
     "cell_fingerprint",
     "code_fingerprint",
     "file_sha256",
@@ -52,9 +53,12 @@ __all__ = [
 PRESENTATION = ("commands/", "cli.py", "__main__.py", "report.py", "results.py", "_rows.py", "_figures.py",
                 "experiments/", "perf/", "sampler_error.py")
 
-#: Import names of the libraries whose versions enter the code fingerprint ('absent'
-#: when not installed): the numerical stack, the GPU array library, the peer denoisers.
-LIBRARIES = ("numpy", "scipy", "pywt", "skimage", "torch", "array_api_compat", "cupy", "bm3d", "curvelets", "deepinv")
+#: Import names of the libraries whose versions enter the code fingerprint of every cell ('absent'
+#: when not installed): the numerical stack every denoiser may use.  Libraries only some cells
+#: use (a peer such as bm3d or deepinv, cupy for the cupy backend) enter only those cells'
+#: fingerprints (:func:`library_versions`, called by the runner), so installing a peer does not
+#: invalidate the cells that never touch it.
+LIBRARIES = ("numpy", "scipy", "pywt", "skimage", "torch", "array_api_compat")
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 _CHUNK = 1 << 20  # bytes read at a time when hashing a file
@@ -86,11 +90,11 @@ def _source_digest(root, exclude=PRESENTATION):
     return h.hexdigest()
 
 
-def _library_versions():
-    """``{import name: version}`` of :data:`LIBRARIES`, without importing any of them."""
-    dists = importlib.metadata.packages_distributions()
+def _library_versions(modules=LIBRARIES):
+    """``{import name: version}`` of ``modules``, without importing any of them."""
+    dists = _distributions()
     versions = {}
-    for module in LIBRARIES:
+    for module in modules:
         found = []
         for dist in sorted(set(dists.get(module, ()))):
             try:
@@ -99,6 +103,16 @@ def _library_versions():
                 pass
         versions[module] = ",".join(found) or "absent"
     return versions
+
+
+@functools.cache
+def _distributions():
+    return importlib.metadata.packages_distributions()
+
+
+def library_versions(modules):
+    """``{import name: 'dist==version' or 'absent'}`` of ``modules`` (a cell's own libraries)."""
+    return _library_versions(tuple(modules))
 
 
 @functools.cache

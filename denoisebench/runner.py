@@ -22,7 +22,7 @@ from ._array_api import from_numpy, synchronize, to_numpy
 import numpy as np
 
 from .base import NotApplicableError
-from .fingerprint import cell_fingerprint, object_input_files
+from .fingerprint import cell_fingerprint, library_versions, object_input_files
 from .metrics import gain_db, gap_db, mean_and_stderr, mse_per_image, psnr
 from .noise import add_noise
 from .registry import denoiser_class, make_dataset, make_denoiser
@@ -239,12 +239,15 @@ def _parallel(todo, executor, progress):
 
 
 def fingerprint(cell):
-    """The cell's :func:`~denoisebench.fingerprint.cell_fingerprint`: its settings, the code, and
-    the contents of every file its dataset and denoiser read (weights, image folders)."""
+    """The cell's :func:`~denoisebench.fingerprint.cell_fingerprint`: its settings, the code, the
+    versions of the optional libraries its denoiser declares (``libraries``; cupy on the cupy
+    backend), and the contents of every file its dataset and denoiser read (weights, image folders)."""
     ds = _dataset(cell.dataset, cell.size)
     cls = denoiser_class(parse_spec(cell.denoiser)[0])
     d = make_denoiser(cell.denoiser, **({"dataset": ds} if cls.needs_dataset else {}))
-    return cell_fingerprint(dataclasses.asdict(cell), object_input_files(ds) + object_input_files(d))
+    libraries = (*getattr(cls, "libraries", ()), *(("cupy",) if cell.backend == "cupy" else ()))
+    settings = {**dataclasses.asdict(cell), **({"libraries": library_versions(libraries)} if libraries else {})}
+    return cell_fingerprint(settings, object_input_files(ds) + object_input_files(d))
 
 
 @dataclasses.dataclass

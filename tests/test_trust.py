@@ -216,3 +216,18 @@ def test_a_nan_inside_a_denoiser_exits_1_in_one_line_and_stores_nothing(tmp_path
     assert _sql(tmp_path, "SELECT sigma, mse FROM cells") == [(0.05, pytest.approx(0.05 ** 2, rel=0.5))]
     assert _sql(tmp_path, "SELECT * FROM history") == []
     assert not (tmp_path / "results.csv").exists()
+
+
+def test_an_optional_library_enters_only_the_cells_that_use_it(monkeypatch):
+    """Installing or upgrading bm3d changes bm3d's cells' fingerprints, and no other cell's."""
+    pytest.importorskip("bm3d")
+    from denoisebench import fingerprint as fpmod
+    from denoisebench import grid, runner
+
+    cells = grid.plan(["natural:size=16"], ["bm3d", "wavelet"], [0.1], n=1)
+    before = {c.denoiser: runner.fingerprint(c) for c in cells}
+    real = fpmod._library_versions
+    monkeypatch.setattr(fpmod, "_library_versions",
+                        lambda modules=fpmod.LIBRARIES: {**real(modules), **({"bm3d": "bm3d==999"} if "bm3d" in modules else {})})
+    after = {c.denoiser: runner.fingerprint(c) for c in cells}
+    assert after["wavelet"] == before["wavelet"] and after["bm3d"] != before["bm3d"]

@@ -122,6 +122,7 @@ class DeepInv(TorchNetwork):
     """
 
     available = staticmethod(_deepinv_installed)
+    libraries = ("deepinv",)  # its version enters this denoiser's cell fingerprints
     install = "pip install 'denoisebench[deepinv]' (brings torchvision and a CUDA torch, ~3 GB; see scripts/test_deepinv.sh)"
     memory_factor = 256
     takes_sigma = True

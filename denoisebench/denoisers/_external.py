@@ -106,6 +106,7 @@ class BM3D(_HostPeer):
     """
 
     available = staticmethod(_installed("bm3d"))
+    libraries = ("bm3d",)  # its version enters this denoiser's cell fingerprints
     install = "pip install bm3d (or pip install 'denoisebench[peers]')"
     discontinuous = True  # its first stage hard-thresholds: SURE does not apply (Stein's lemma)
     heavy = True
