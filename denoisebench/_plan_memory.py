@@ -20,7 +20,7 @@ def _mmse_images(dataset):
 def _largest_shape(ds, n):
     """The image shape a cell's memory is estimated for: the dataset's, or for whole images of
     different sizes (``folder:crop=0``) the largest of the first ``n``."""
-    if getattr(ds, "crop", None) == 0 and hasattr(ds, "images"):
+    if ds.whole_images:
         return max((tuple(im.shape[-2:]) for im in ds.images(n, split="test")), key=math.prod)
     return tuple(ds.shape)
 

@@ -112,7 +112,7 @@ def _check_settings(sigmas, n, seed, n_train, dtype, sure=0, protocol=""):
 def _n_for(spec, n):
     """Test images of a cell: ``n``, or for whole-image folders every image (at most n of them)."""
     ds = make_dataset(spec)
-    if getattr(ds, "crop", None) != 0 or not hasattr(ds, "n_images"):
+    if not ds.whole_images:
         return DEFAULT_N if n is None else int(n)
     count = ds.n_images("test")
     if n is not None and n > count:
@@ -151,8 +151,9 @@ def plan(datasets=None, denoisers=None, sigmas=None, **settings):
     device = resolve_backend(s["backend"], s["device"])
     resolved_dn = [resolve_denoiser(d) for d in (denoisers or default_denoisers())]
     resolved_ds = [resolve_dataset(d, s["size"], s["seed"], DEFAULT_SIZE) for d in (datasets or default_datasets())]
+    n_of = {ds: _n_for(ds, s["n"]) for ds, _ in resolved_ds}
     cells = [
-        Cell(dataset=ds, denoiser=dn, sigma=sigma, n=_n_for(ds, s["n"]), seed=s["seed"], size=size,
+        Cell(dataset=ds, denoiser=dn, sigma=sigma, n=n_of[ds], seed=s["seed"], size=size,
              backend=s["backend"], device=device, dtype=s["dtype"], n_train=s["n_train"] if cls.learns else 0,
              sure=0 if cls.bound else int(s["sure"]), protocol=s["protocol"])
         for ds, size in resolved_ds

@@ -71,6 +71,19 @@ def _entry_points():
     return sorted(entry_points(group=PLUGIN_GROUP), key=lambda ep: ep.name)
 
 
+_SCANNED: list = []  # the value of $DENOISEBENCH_IMPORT when the entry points were last scanned
+
+
+def _ensure_plugins():
+    """:func:`load_plugins` on first use, and again only when ``$DENOISEBENCH_IMPORT`` changed: the
+    listing and building functions call this, so the installed distributions are scanned once per
+    process rather than on every call."""
+    env = os.environ.get(IMPORT_ENV, "")
+    if _SCANNED != [env]:
+        load_plugins()
+        _SCANNED[:] = [env]
+
+
 def load_plugins(modules=()):
     """Import the plugins: entry points of :data:`PLUGIN_GROUP`, ``$DENOISEBENCH_IMPORT`` and ``modules``.
 
@@ -131,7 +144,7 @@ register_dataset = _register(_DATASETS, "dataset")
 def _make(table, kind, spec, params, available):
     name, spec_params = parse_spec(spec) if isinstance(spec, str) else (None, None)
     if name not in table:
-        load_plugins()
+        _ensure_plugins()
     if name not in table:
         raise SpecError(f"unknown {kind} {name!r}; valid: {', '.join(available())}")
     params = {**spec_params, **params}
@@ -156,27 +169,27 @@ def make_dataset(spec, **params):
 
 def list_denoisers():
     """Names of the registered denoisers whose dependencies are installed (plugins included)."""
-    load_plugins()
+    _ensure_plugins()
     return [n for n, c in _DENOISERS.items() if getattr(c, "available", lambda: True)()]
 
 
 def list_datasets():
     """Names of the registered datasets (plugins included)."""
-    load_plugins()
+    _ensure_plugins()
     return list(_DATASETS)
 
 
 def denoiser_class(name):
     """The class registered as ``name`` (KeyError when none is, plugins loaded)."""
     if name not in _DENOISERS:
-        load_plugins()
+        _ensure_plugins()
     return _DENOISERS[name]
 
 
 def dataset_class(name):
     """The class registered as ``name`` (KeyError when none is, plugins loaded)."""
     if name not in _DATASETS:
-        load_plugins()
+        _ensure_plugins()
     return _DATASETS[name]
 
 
@@ -212,7 +225,7 @@ def resolve_dataset(spec, size=None, seed=0, default_size=DEFAULT_SIZE):
         params["size"] = size_arg(size) if isinstance(size, str) else size
     try:
         ds = make_dataset(name, **params)
-        if getattr(ds, "crop", None) == 0 and hasattr(ds, "images"):  # whole images, any sizes
+        if ds.whole_images:  # any sizes: draw the first image whole
             ds.images(1, split="test")
         else:
             ds.sample(1, seed, split="test")

@@ -57,17 +57,12 @@ def _sample(spec, size, n, seed, split, dtype):
     return x
 
 
-def whole_images(ds):
-    """True for a dataset evaluated on whole images of possibly different sizes (``folder:crop=0``)."""
-    return getattr(ds, "crop", None) == 0 and hasattr(ds, "images")
-
-
 @functools.lru_cache(maxsize=4)
 def _test_groups(spec, size, n, seed, dtype, protocol):
     """The clean test images as ``[(start, x)]``: one batch, or, for whole images of different sizes,
     runs of consecutive images of one size (``start``: index of ``x[0]``, so noise is per image)."""
     ds = _dataset(spec, size)
-    if whole_images(ds):
+    if ds.whole_images:
         images = [np.asarray(im) for im in ds.images(n, split="test")]
     else:
         images = list(_sample(spec, size, n, seed, "test", dtype)[:, None])

@@ -12,7 +12,7 @@ import math
 import os
 
 from ..grid import SIGMA_MAX, SIGMA_MIN
-from ..specs import parse_value
+from ..specs import parse_value, size_arg
 
 __all__ = ["OUT_ROOT", "UsageError", "default_out", "int_list", "number", "sigma", "sigma_list", "size"]
 
@@ -93,4 +93,4 @@ def int_list(lo):
 
 def size(text):
     """Image size ``N`` or ``HxW``."""
-    return int(text) if text.strip().isdigit() else text.strip()
+    return size_arg(text.strip())

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..experiments.decay import DEFAULT_DENOISERS, DEFAULT_SIZES, run_decay, write_decay_report
-from ._args import default_out, number
+from ._args import default_out, int_list, number
 
 NAME = "decay"
 
@@ -17,8 +17,8 @@ def add_parser(subparsers):
     p.add_argument("--dataset", default="cartoon", metavar="SPEC", help="dataset spec (default %(default)s)")
     p.add_argument("--denoisers", nargs="+", default=list(DEFAULT_DENOISERS), metavar="SPEC",
                    help="denoiser specs (default: %(default)s)")
-    p.add_argument("--sizes", default=",".join(map(str, DEFAULT_SIZES)), metavar="LIST",
-                   help="comma-separated image sizes (default %(default)s)")
+    p.add_argument("--sizes", type=int_list(8), default=list(DEFAULT_SIZES), metavar="LIST",
+                   help=f"comma-separated image sizes >= 8 (default {','.join(map(str, DEFAULT_SIZES))})")
     p.add_argument("--sigma", type=number(float, 0, strict=True), default=0.1, help="pixel noise level (default %(default)s)")
     p.add_argument("--n", type=number(int, 1), default=8, help="test images per size (default %(default)s)")
     p.add_argument("--n-train", type=number(int, 1), default=64, help="training images of learning denoisers (default %(default)s)")
@@ -30,16 +30,6 @@ def add_parser(subparsers):
     return p
 
 
-def _sizes(text):
-    try:
-        sizes = [int(t) for t in text.split(",") if t.strip()]
-    except ValueError:
-        raise ValueError(f"--sizes must be comma-separated integers; got {text!r}") from None
-    if len(sizes) < 2 or min(sizes) < 8:
-        raise ValueError(f"--sizes needs at least two sizes >= 8 to fit an exponent; got {text!r}")
-    return sizes
-
-
 def main(args):
     """Handler of ``denoisebench decay``."""
     import shlex
@@ -47,9 +37,9 @@ def main(args):
 
     from tqdm import tqdm
 
-    sizes = _sizes(args.sizes)
-    if not args.sigma > 0 or args.n < 1 or args.n_train < 1:
-        raise ValueError("--sigma must be > 0 and --n, --n-train >= 1")
+    sizes = args.sizes
+    if len(sizes) < 2:
+        raise ValueError(f"--sizes needs at least two sizes >= 8 to fit an exponent; got {sizes}")
     from ..grid import plan
 
     plan([args.dataset], args.denoisers, [args.sigma], n=args.n, size=sizes[0], backend=args.backend,

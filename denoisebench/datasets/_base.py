@@ -47,6 +47,9 @@ class Dataset(ParamsMixin):
     #: Whether a run without an explicit dataset list includes this one (False for a
     #: dataset that cannot be built without arguments, such as ``folder``'s path).
     default_run = True
+    #: Whether the dataset is evaluated on whole images of possibly different sizes, read with
+    #: ``images(n, split)`` and ``n_images(split)`` instead of :meth:`sample` (``folder:crop=0``).
+    whole_images = False
 
     def __init__(self, size=64):
         self.size = size

@@ -291,6 +291,11 @@ class Folder(Dataset):
             h.update(f"{os.path.relpath(p, root)}\0{_file_sha256(p)}\n".encode())
         return h.hexdigest()
 
+    @property
+    def whole_images(self):
+        """True with ``crop=0``: every image whole, each its own size (see :meth:`images`)."""
+        return self._crop_shape() is None
+
     def n_images(self, split="test"):
         """Number of image files of ``split`` (what ``crop=0`` evaluates by default)."""
         return len(self._files(split))

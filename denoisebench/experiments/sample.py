@@ -25,6 +25,7 @@ from .. import compare
 from .._array_api import from_numpy, synchronize, to_numpy
 from ..base import NotApplicableError
 from ..registry import SpecError, make_dataset, make_denoiser
+from ..specs import size_arg
 from ..sampler_error import SIGMA_MAX_FACTOR, default_sigma_max
 from ..sampling import SAMPLERS, SCHEDULES, initial_noise
 
@@ -60,7 +61,7 @@ def _plan(dataset, denoisers, s):
         raise SpecError(f"unknown dtype {s['dtype']!r}; valid: float32, float64")
     resolve_backend(s["backend"], s["device"])
     ds_spec, size = resolve_dataset(dataset, s["size"], s["seed"])
-    ds = make_dataset(ds_spec, **({"size": int(size) if size.isdigit() else size} if size else {}))
+    ds = make_dataset(ds_spec, **({"size": size_arg(size)} if size else {}))
     s["sigma_max_rule"] = "given"
     if s["sigma_max"] is None:  # from the training images (drawn again, identically, by run_sample)
         s["sigma_max"] = default_sigma_max(ds.sample(s["n_train"], s["seed"], split="train"))
