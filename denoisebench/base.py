@@ -12,7 +12,7 @@ write only :meth:`_denoise`, which receives validated inputs.
 """
 from __future__ import annotations
 
-from ._array_api import array_namespace, as_sigma, to_numpy, validate_batch
+from ._array_api import all_finite, array_namespace, as_sigma, to_numpy, validate_batch
 from ._memory import check_fits, chunk_size
 from ._params import ParamsMixin
 
@@ -139,7 +139,7 @@ class Denoiser(ParamsMixin):
             oxp = array_namespace(out)
         except TypeError:
             return out  # not an array: the caller's contract checks say so
-        if out.ndim < 2 or bool(oxp.all(oxp.isfinite(out))):
+        if out.ndim < 2 or all_finite(out, oxp):
             return out
         import numpy as np
 
@@ -199,6 +199,6 @@ def _validate_clean(clean, y):
     if clean is None:
         raise TypeError("an oracle bound needs the clean images: call it as d(y, sigma, clean=x)")
     xp = validate_batch(clean)
-    if xp is not validate_batch(y) or tuple(clean.shape) != tuple(y.shape) or clean.dtype != y.dtype:
+    if xp is not array_namespace(y) or tuple(clean.shape) != tuple(y.shape) or clean.dtype != y.dtype:
         raise ValueError("clean must have the namespace, shape and dtype of y")
     return clean

@@ -297,7 +297,7 @@ def euler_maruyama(denoiser, x_init, sigmas, rng=None):
     return _fixed_result(x, D, s, x_init.shape[0])
 
 
-def ascent(denoiser, x_init, sigmas, rng=None, h0=0.01, beta=0.5, max_iter=1000):
+def ascent(denoiser, x_init, sigmas, rng=None, h0=0.01, beta=0.5, max_iter=1000, direction=None):
     """Coarse-to-fine stochastic gradient ascent on log p, with per-image stopping.
 
     For t = 1, 2, …: ``d_t = D(y_{t−1}) − y_{t−1}``, ``σ_t = ‖d_t‖/√N`` (per image),
@@ -310,6 +310,11 @@ def ascent(denoiser, x_init, sigmas, rng=None, h0=0.01, beta=0.5, max_iter=1000)
     σ_{t−1}, read from the previous residual (docs/theory.md §9); a blind denoiser ignores it.  One
     NFE per update; β = 1 is deterministic.  Needs ``x_init.shape[0]`` host values per
     update (the residual σ) to decide the stopping, and evaluates only images still running.
+
+    ``direction``, if given, is a hook ``direction(d, y, index) -> d`` applied to each
+    residual before σ_t and the step are computed (``index``: the original positions of the
+    rows of ``y``); the constrained ascent of :mod:`denoisebench.inverse` passes the
+    projection ``(I − A⁺A) d + A⁺(c − A y)`` here (Kadkhodaie & Simoncelli, Algorithm 2).
 
     Notes
     -----
@@ -341,6 +346,8 @@ def ascent(denoiser, x_init, sigmas, rng=None, h0=0.01, beta=0.5, max_iter=1000)
     for t in range(1, int(max_iter) + 1):
         h = h0 * t / (1 + h0 * (t - 1))
         d = D(y, [float(v) for v in sigma_in[alive]]) - y
+        if direction is not None:
+            d = direction(d, y, alive)
         sigma_t[alive] = to_numpy(xp.sqrt(xp.mean(d * d, axis=(1, 2, 3))))
         gamma = sigma_t[alive] * math.sqrt((1 - beta * h) ** 2 - (1 - h) ** 2)
         noise = _step_noise([gens[i] for i in alive], y) * asarray_like(gamma[:, None, None, None], y)

@@ -111,3 +111,18 @@ def test_asv_compare_measures_each_commits_code(tmp_path):
     lines = [ln for ln in proc.stdout.splitlines() if "time_heun_step('optimal', 64, 'numpy')" in ln]
     assert lines and lines[-1].lstrip("| ").startswith("+"), proc.stdout[-3000:]
     assert (tmp_path / ".asv-machine.json").exists()  # asv machine --yes ran for the fresh HOME
+
+
+def test_transform_benchmarks_run_one_case_each():
+    """The frame and wavelet benchmarks (not in the per-denoiser table) set up and time one small case."""
+    sys.path.insert(0, str(ROOT))
+    try:
+        frames = importlib.import_module("benchmarks.bench_curvelet_frames").CurveletFrames()
+        wavelet = importlib.import_module("benchmarks.bench_wavelet").OrthogonalDWT()
+    finally:
+        sys.path.remove(str(ROOT))
+    for frame in ("undecimated", "wrap"):
+        frames.setup(frame, "64x64", "numpy")
+        frames.time_forward_inverse(frame, "64x64", "numpy")
+    wavelet.setup("symmetric", "256x64", "numpy")
+    wavelet.time_forward_inverse("symmetric", "256x64", "numpy")

@@ -124,3 +124,21 @@ def test_curvelet_beats_orthogonal_wavelet_and_oracle_beats_curvelet_on_cartoons
     assert p_curvelet > p_wavelet + 1.0, (p_curvelet, p_wavelet)
     assert p_oracle > p_curvelet, (p_oracle, p_curvelet)
     assert math.isfinite(p_oracle)
+
+
+@pytest.mark.parametrize("frame", ["undecimated", "wrap"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_universal_threshold_is_k_root_two_log_n(frame, dtype):
+    """``threshold=universal`` thresholds at √(2 ln N)·σ·‖ψ_s‖ with N = H·W (hand-computed k)."""
+    from denoisebench.denoisers import Curvelet
+
+    rng = np.random.default_rng(3)
+    y = rng.standard_normal((2, 1, 37, 31)).astype(dtype) * 0.3
+    k = math.sqrt(2 * math.log(37 * 31))
+    got = Curvelet(threshold="universal", frame=frame)(y, 0.2)
+    want = Curvelet(k=k, frame=frame)(y, 0.2)
+    assert np.asarray(got).dtype == np.dtype(dtype)
+    np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=0, atol=1e-6)
+    assert not np.allclose(np.asarray(got), np.asarray(Curvelet(frame=frame)(y, 0.2)))
+    with pytest.raises(ValueError, match="threshold"):
+        Curvelet(threshold="nosuch")(y, 0.2)

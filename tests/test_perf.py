@@ -85,7 +85,8 @@ def test_quick_report_is_well_formed(quick):
         assert heading in text
     assert "`denoisebench perf --quick`" in text and "1.6×" in text and "Quick mode" in text
     tables = _tables(text)
-    assert len(tables) == 5  # machine, peers, threads of the peers, throughput, sampler
+    torch = 1 if results.get("torch_cpu") else 0
+    assert len(tables) == 5 + torch  # machine, peers, threads of the peers, throughput, [torch-CPU,] sampler
     for table in tables:
         assert len({len(row) for row in table}) == 1, f"ragged table {table[0]}"
     throughput = next(t for t in tables if t[0][0] == "denoiser" and len(t[0]) > 2)
@@ -252,7 +253,8 @@ def test_the_report_states_the_threads_used(quick):
     threads = next(t for t in _tables(out.read_text()) if t[0] == ["comparison", "ours", "peer"])
     for _, ours, peer in threads[1:]:
         assert ours.startswith("scipy.fft workers 1, BLAS/OpenMP ") and ", torch 1" in ours
-        assert peer.startswith("scipy.fft workers 1, BLAS/OpenMP ") and "looped per image" in peer
+        assert peer.startswith("scipy.fft workers 1, BLAS/OpenMP ")
+        assert "looped per image" in peer or "the FFT floor" in peer  # the floor: our own FFTs, batched
 
 
 def test_interleaved_timings_alternate():
@@ -358,3 +360,75 @@ def test_the_report_flags_a_spread_across_its_target_and_shows_psnr_to_two_decim
     assert psnrs == ("28.30", "28.34", "-0.04")
     assert ("⚠ fake ti, (8, 1, 256, 256): the ratio ran from 8.00× to 12.0× over 5 rounds, across its target ≥ 10×"
             in text)
+
+
+# -- torch-CPU against numpy ------------------------------------------------------------------------
+def test_torch_cpu_rows_have_their_spread(quick):
+    """One row per denoiser and quick size, each with per-round ratios (torch seconds / numpy seconds),
+    its median and min–max, a verdict consistent with ≤ 1.3×, outputs equal to float32 rounding."""
+    pytest.importorskip("torch")
+    from denoisebench.perf.measure import MODES
+    from denoisebench.perf.torch_cpu import TARGET
+
+    out, results = quick
+    rows = results["torch_cpu"]
+    sizes = MODES["quick"]["sizes"]
+    assert [(r["denoiser"], r["shape"]) for r in rows] == [(n, (b, 1, s, s)) for n in QUICK_DENOISERS for s, b in sizes]
+    for r in rows:
+        s = r["spread"]
+        assert s["rounds"] >= 2 and len(s["ratios"]) == s["rounds"] and s["target"] == TARGET and s["at_most"]
+        assert s["min"] <= s["median"] <= s["max"] and s["median"] == pytest.approx(float(np.median(s["ratios"])))
+        assert s["verdict"] == ("met" if s["max"] <= TARGET else "missed" if s["min"] > TARGET else "⚠ crosses")
+        assert r["numpy_ms"] > 0 and r["torch_ms"] > 0
+        assert r["max_abs_diff"] < 1e-5  # one code path: the two backends agree to float32 rounding
+    table = next(t for t in _tables(out.read_text()) if t[0][:2] == ["denoiser", "batch"])
+    assert len(table) == len(rows) + 1 and "torch / numpy (median)" in table[0]
+
+
+def test_ratio_spread_at_most_judges_an_upper_bound():
+    from denoisebench.perf.timing import ratio_spread
+
+    verdicts = [ratio_spread(slow, [1.0, 1.0, 1.0], 1.3, at_most=True)["verdict"]
+                for slow in ([1.0, 1.2, 1.3], [1.31, 1.5, 2.0], [1.0, 1.2, 1.4])]
+    assert verdicts == ["met", "missed", "⚠ crosses"]
+
+
+def test_torch_cpu_skips_torch_only_denoisers():
+    pytest.importorskip("torch")
+    from denoisebench.perf.measure import build_for_timing
+    from denoisebench.perf.torch_cpu import compare_torch_cpu
+
+    rows = compare_torch_cpu(["unet", "skimage-wavelet"], [(16, 2)], build_for_timing, quick=True)
+    assert [r["missing"] for r in rows] == ["torch only", "numpy inside (scikit-image)"]
+
+
+def test_two_runs_compared_by_their_spreads(tmp_path):
+    """--compare: a ratio of the earlier run inside this run's min–max is "yes", outside "no";
+    the change is median / previous − 1 (hand-computed numbers); a file without ratios is refused."""
+    import json
+
+    from denoisebench.perf import reproduce
+    from denoisebench.perf.timing import ratio_spread
+
+    def run(peer_secs, torch_secs):
+        return {"started": "t0", "command": "c",
+                "peers": [{"comparison": "a vs b", "shape": [2, 1, 8, 8], "spread": ratio_spread(peer_secs, [1, 1, 1])}],
+                "torch_cpu": [{"denoiser": "wiener", "shape": [2, 1, 8, 8], "spread": ratio_spread(torch_secs, [1, 1, 1])}]}
+
+    before, now = run([4, 5, 6], [1.0, 1.1, 1.2]), run([5, 6, 7], [1.5, 1.6, 1.7])
+    rows = reproduce.compare_runs(before, now)
+    assert [(r["kind"], r["inside"]) for r in rows] == [("peer", True), ("torch-CPU / numpy", False)]
+    assert rows[0]["change"] == pytest.approx(6 / 5 - 1) and rows[1]["change"] == pytest.approx(1.6 / 1.1 - 1)
+    text = "\n".join(reproduce.markdown(rows, before))
+    assert "1 of 2 ratios" in text and "| yes |" in text and "| no |" in text
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"machine": {}}))
+    with pytest.raises(ValueError, match="no perf ratios"):
+        reproduce.load_run(str(bad))
+
+
+def test_every_comparison_has_full_and_quick_shapes_and_a_target():
+    """A comparison missing from the full shapes failed only in a full run (a KeyError found by one)."""
+    from denoisebench.perf.peers import PEER_OWN, SHAPES, TARGETS
+
+    assert set(SHAPES["full"]) == set(SHAPES["quick"]) == set(TARGETS) == set(PEER_OWN)

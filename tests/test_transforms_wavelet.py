@@ -8,6 +8,7 @@ import pywt
 from denoisebench._array_api import to_numpy
 from denoisebench.transforms import (analysis_matrix, dwt2, idwt2, iswt2, max_levels, swt2, swt2_map_details,
                                      swt_noise_std)
+from denoisebench.transforms._orthogonal import dwt2_noise_std
 
 WAVELETS = ["haar", "db2", "db4", "sym8", "coif2"]
 #: (levels, (H, W)): square, non-square, coarse sizes odd (3×5) and shorter than the filters.
@@ -56,6 +57,70 @@ def test_dwt2_perfect_reconstruction_and_parseval(wavelet, levels, shape, backen
     _assert_rel(idwt2(coeffs, wavelet), x, dtype, "reconstruction")
     energy = sum(np.sum(np.asarray(to_numpy(c), np.float64) ** 2, axis=(1, 2, 3)) for c in _flat(coeffs))
     _assert_rel(energy, np.sum(x.astype(np.float64) ** 2, axis=(1, 2, 3)), dtype, "Parseval")
+
+
+#: (levels, (H, W)) for the symmetric boundary: odd sizes and sizes not divisible by 2**levels.
+SYMMETRIC_CASES = [(1, (8, 8)), (2, (37, 31)), (3, (24, 41))]
+
+
+@pytest.mark.parametrize("wavelet", ["haar", "db4", "sym8"])
+@pytest.mark.parametrize("levels, shape", SYMMETRIC_CASES)
+def test_symmetric_dwt2_equals_pywt_and_reconstructs(wavelet, levels, shape, backend, dtype):
+    """boundary='symmetric' is pywt's mode='symmetric' (coefficients and shapes); S A = I gives x back."""
+    x = _images(shape, dtype, seed=2)
+    ref = _flat(_pywt(pywt.wavedec2, x.astype(np.float64), wavelet, mode="symmetric", level=levels))
+    coeffs = dwt2(backend.asarray(x), wavelet, levels, boundary="symmetric")
+    for i, (a, b) in enumerate(zip(_flat(coeffs), ref)):
+        assert tuple(a.shape) == b.shape
+        _assert_rel(a, b, dtype, f"subband {i}")
+    _assert_rel(idwt2(coeffs, wavelet, "symmetric", shape=x.shape), x, dtype, "reconstruction")
+
+
+def test_symmetric_idwt2_without_shape_is_pywt_waverec2():
+    x = _images((37, 31), "float64", seed=3)
+    coeffs = dwt2(x, "db2", 2, boundary="symmetric")
+    ref = pywt.waverec2(pywt.wavedec2(x, "db2", mode="symmetric", level=2), "db2", mode="symmetric")
+    np.testing.assert_allclose(idwt2(coeffs, "db2", "symmetric"), ref, atol=1e-12)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: dwt2(np.zeros((1, 1, 8, 8)), "db2", 1, boundary="zero"), "unknown boundary 'zero'; valid: periodic"),
+    (lambda: dwt2(np.zeros((1, 1, 8, 8)), "bior2.2", 1, boundary="symmetric"), "not orthogonal"),
+    (lambda: idwt2(dwt2(np.zeros((1, 1, 9, 9)), "db2", 1, boundary="symmetric"), "db2", "symmetric", (1, 1, 20, 9)),
+     "do not come from")])
+def test_symmetric_boundary_refuses_bad_input(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+@pytest.mark.parametrize("wavelet, levels, shape", [("db4", 2, (37, 31)), ("sym8", 3, (24, 41)), ("haar", 3, (9, 14))])
+def test_dwt2_noise_std_is_the_norm_of_each_coefficients_analysis_row(wavelet, levels, shape):
+    """Dense reference: pywt's wavedec2 of every unit image gives the analysis operator column by
+    column; a coefficient's noise std under unit white noise is its row's norm."""
+    eye = np.eye(shape[0] * shape[1]).reshape((-1,) + shape)
+    rows = _flat(_pywt(pywt.wavedec2, eye, wavelet, mode="symmetric", level=levels, axes=(-2, -1)))
+    for i, (ours, dense) in enumerate(zip(_flat(dwt2_noise_std(shape, wavelet, levels, "symmetric")), rows)):
+        np.testing.assert_allclose(ours, np.sqrt(np.sum(dense**2, axis=0)), rtol=1e-12, err_msg=f"subband {i}")
+    periodic = _flat(dwt2_noise_std((24, 40), wavelet, 3, "periodic"))
+    np.testing.assert_allclose(np.concatenate([s.ravel() for s in periodic]), 1.0, rtol=1e-12)  # orthonormal
+
+
+def test_normalised_symmetric_noise_coefficients_have_unit_variance(dtype):
+    """Monte Carlo on 37×31: Σ_draws (c/s)² ~ χ²(draws) for every coefficient; each must lie within
+    the two-sided 1e-3 quantiles, Bonferroni-corrected over the coefficients.  Without the
+    division by ``s`` the boundary coefficients fall outside (the check can fail)."""
+    stats = pytest.importorskip("scipy.stats")
+    shape, levels, draws = (37, 31), 2, 2000
+    noise = np.random.default_rng(7).standard_normal((draws, 1) + shape).astype(dtype)
+    coeffs = _flat(dwt2(noise, "db4", levels, boundary="symmetric"))
+    std = _flat(dwt2_noise_std(shape, "db4", levels, "symmetric"))
+    sums = np.concatenate([np.sum(np.asarray(c, np.float64) ** 2, axis=(0, 1)).ravel() for c in coeffs])
+    scale = np.concatenate([s.ravel() for s in std])
+    alpha = 1e-3 / sums.size
+    lo, hi = stats.chi2.ppf(alpha / 2, draws), stats.chi2.isf(alpha / 2, draws)
+    normalised = sums / scale**2
+    assert lo <= normalised.min() and normalised.max() <= hi, (normalised.min(), normalised.max(), lo, hi)
+    assert sums.min() < lo or sums.max() > hi  # the raw coefficients do not have unit variance
 
 
 def test_dwt2_keeps_leading_axes():

@@ -168,7 +168,9 @@ def test_pad_symmetric_equals_numpy_symmetric_padding_at_the_end():
 
 @pytest.mark.parametrize("spec", ["wavelet:threshold=sure,mode=soft", "wavelet:threshold=bayes,mode=garrote",
                                   "wavelet:threshold=universal,wavelet=sym8,levels=3",
-                                  "wavelet-ti:threshold=sure,mode=garrote", "wavelet-ti:threshold=bayes,mode=soft"])
+                                  "wavelet-ti:threshold=sure,mode=garrote", "wavelet-ti:threshold=bayes,mode=soft",
+                                  "wavelet:boundary=symmetric,threshold=sure,mode=soft",
+                                  "wavelet-ti:boundary=symmetric,threshold=bayes,mode=soft"])
 def test_variants_conform_on_every_backend(spec, backend):
     check_denoiser(db.make_denoiser(spec), backend=backend, shape=(3, 1, 37, 31))
 
@@ -185,8 +187,9 @@ def test_images():
 
 @pytest.mark.parametrize("sigma", SIGMAS)
 def test_donoho_johnstone_bound_for_universal_hard_thresholding(test_images, sigma):
-    """Mallat Thm 11.7: ‖x̂ − x‖² ≤ (2 ln N + 1)(σ² + r_pr) for T = σ√(2 ln N) (N = 4096)."""
-    d = db.make_denoiser("wavelet", threshold="universal", mode="hard")
+    """Mallat Thm 11.7: ‖x̂ − x‖² ≤ (2 ln N + 1)(σ² + r_pr) for T = σ√(2 ln N) (N = 4096), in an
+    orthonormal basis: the periodic boundary."""
+    d = db.make_denoiser("wavelet", threshold="universal", mode="hard", boundary="periodic")
     for name, x in test_images.items():
         y = db.add_noise(x, sigma, seed=1)
         risk = _mse(d(y, sigma), x) * x[0].size
@@ -239,8 +242,44 @@ def natural_patches():
     return x, db.add_noise(x, 0.1, seed=0)
 
 
-def test_bayes_soft_matches_skimage_denoise_wavelet(natural_patches):
-    """Same rule and levels; skimage extends the image symmetrically, we periodically.
+@pytest.mark.parametrize("method, rule, mode", [("BayesShrink", "bayes", "soft"), ("VisuShrink", "universal", "hard")])
+@pytest.mark.parametrize("shape", [(37, 31), (64, 64)])
+def test_symmetric_boundary_with_uniform_stds_equals_skimage_denoise_wavelet(method, rule, mode, shape, dtype):
+    """Boundary 'symmetric' (pywt's, skimage's) with every coefficient's std taken as σ
+    (``noise_std='uniform'``, skimage's convention): same wavelet, levels and rule give skimage's
+    output (float64 reference) to rounding, on odd sizes too."""
+    restoration = pytest.importorskip("skimage.restoration")
+    x = db.make_dataset("natural", size=shape).sample(3, seed=2).astype(np.float64)
+    y = db.add_noise(x, 0.1, seed=4)
+    spec = f"wavelet:threshold={rule},mode={mode},levels=2,boundary=symmetric,noise_std=uniform"
+    ours = _np(db.make_denoiser(spec)(y.astype(dtype), 0.1))
+    theirs = np.stack([restoration.denoise_wavelet(im, sigma=0.1, wavelet="db4", mode=mode, method=method,
+                                                   rescale_sigma=False, wavelet_levels=2) for im in y[:, 0]])[:, None]
+    np.testing.assert_allclose(ours, theirs, atol=TOL[dtype] * 10)
+
+
+@pytest.mark.parametrize("mode", ["hard", "soft", "garrote"])
+def test_symmetric_exact_stds_threshold_each_coefficient_at_k_sigma_times_its_std(mode, dtype):
+    """Reference built from pywt: wavedec2 (symmetric), each detail coefficient shrunk at k·σ·s with
+    ``s`` its analysis row's norm (read off wavedec2 of the unit images), waverec2, on 37×31."""
+    shape, levels, k, sigma = (37, 31), 2, 2.5, 0.1
+    x = db.make_dataset("natural", size=shape).sample(2, seed=5).astype(np.float64)
+    y = db.add_noise(x, sigma, seed=6)
+    eye = np.eye(shape[0] * shape[1]).reshape((-1,) + shape)
+    rows = pywt.wavedec2(eye, "db4", "symmetric", levels, axes=(-2, -1))[1:]
+    norms = [np.sqrt(np.sum(c**2, axis=0)) for level in rows for c in level]
+    ref = []
+    for im in y[:, 0]:
+        c = pywt.wavedec2(im, "db4", "symmetric", levels)
+        flat = iter(norms)
+        details = [tuple(pywt.threshold(b, k * sigma * next(flat), mode) for b in level) for level in c[1:]]
+        ref.append(pywt.waverec2([c[0]] + details, "db4", "symmetric")[: shape[0], : shape[1]])
+    d = db.make_denoiser(f"wavelet:boundary=symmetric,threshold=multiple,k={k},mode={mode},levels={levels}")
+    np.testing.assert_allclose(_np(d(y.astype(dtype), sigma)), np.stack(ref)[:, None], atol=TOL[dtype] * 10)
+
+
+def test_bayes_soft_periodic_is_close_to_skimage_denoise_wavelet(natural_patches):
+    """Same rule and levels; skimage extends the image symmetrically, ``boundary=periodic`` wraps.
 
     Measured (16 natural 64×64 patches, σ = 0.1, db4, 3 levels): 25.50 dB here against 25.81 dB for
     skimage (−0.31 dB); excluding an 8-pixel border, where the boundary handling differs, 26.02 against
@@ -248,7 +287,7 @@ def test_bayes_soft_matches_skimage_denoise_wavelet(natural_patches):
     """
     restoration = pytest.importorskip("skimage.restoration")
     x, y = natural_patches
-    ours = _np(db.make_denoiser("wavelet", threshold="bayes", mode="soft")(y, 0.1))
+    ours = _np(db.make_denoiser("wavelet", threshold="bayes", mode="soft", boundary="periodic")(y, 0.1))
     levels = resolve_levels(x.shape, "db4", None)
     theirs = np.stack([restoration.denoise_wavelet(y[i, 0], sigma=0.1, wavelet="db4", mode="soft",
                                                    method="BayesShrink", rescale_sigma=False,
@@ -273,9 +312,26 @@ def test_translation_invariant_is_the_average_over_all_circular_shifts(spec, dty
     x = db.make_dataset("natural", size=(16, 24)).sample(2, seed=1).astype(np.float64)
     y = db.add_noise(x, 0.1, seed=3).astype(dtype)
     sigma = np.array([0.1, 0.2], dtype)
-    ti = db.make_denoiser(f"wavelet-ti:{spec},levels={levels}")(y, sigma)
-    orthogonal = db.make_denoiser(f"wavelet:{spec},levels={levels}")
+    ti = db.make_denoiser(f"wavelet-ti:{spec},levels={levels},boundary=periodic")(y, sigma)
+    orthogonal = db.make_denoiser(f"wavelet:{spec},levels={levels},boundary=periodic")
     shifts = [(i, j) for i in range(2**levels) for j in range(2**levels)]
     spun = sum(np.roll(orthogonal(np.roll(y, s, axis=(2, 3)), sigma), (-s[0], -s[1]), axis=(2, 3))
                for s in shifts) / len(shifts)
     np.testing.assert_allclose(_np(ti), spun, atol=TOL[dtype] * 10)
+
+
+@pytest.mark.parametrize("spec", ["mode=hard,threshold=multiple,k=3", "mode=garrote,threshold=multiple,k=2"])
+def test_translation_invariant_symmetric_is_cycle_spinning_of_the_mirror_padded_image(spec, dtype):
+    """boundary=symmetric: numpy's symmetric pad by the filter length (db2: 4 pixels, 16×24 → 24×32),
+    `wavelet` (periodic) averaged over all 4^J circular shifts of the padded image, cropped back."""
+    levels, taps = 2, 4
+    x = db.make_dataset("natural", size=(16, 24)).sample(2, seed=1).astype(np.float64)
+    y = db.add_noise(x, 0.1, seed=3).astype(dtype)
+    sigma = np.array([0.1, 0.2], dtype)
+    ti = db.make_denoiser(f"wavelet-ti:{spec},levels={levels},wavelet=db2,boundary=symmetric")(y, sigma)
+    yp = np.pad(y, ((0, 0), (0, 0), (taps, taps), (taps, taps)), mode="symmetric")
+    orthogonal = db.make_denoiser(f"wavelet:{spec},levels={levels},wavelet=db2,boundary=periodic")
+    shifts = [(i, j) for i in range(2**levels) for j in range(2**levels)]
+    spun = sum(np.roll(orthogonal(np.roll(yp, s, axis=(2, 3)), sigma), (-s[0], -s[1]), axis=(2, 3))
+               for s in shifts) / len(shifts)
+    np.testing.assert_allclose(_np(ti), spun[..., taps:-taps, taps:-taps], atol=TOL[dtype] * 10)

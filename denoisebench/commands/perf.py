@@ -28,6 +28,9 @@ def add_parser(subparsers):
     p.add_argument("--threads", type=int, default=1, metavar="N",
                    help="compute threads during the run, for ours and the peers alike: scipy.fft workers, BLAS/OpenMP "
                    "(threadpoolctl) and torch; default 1, as the single-threaded peers; 0: the libraries' defaults")
+    p.add_argument("--compare", default=None, metavar="JSON",
+                   help="an earlier run's results (the .json written beside its report): the new report says how far "
+                   "each ratio moved and whether the earlier median lies within this run's spread")
     p.set_defaults(handler=main)
     return p
 
@@ -44,11 +47,12 @@ def main(args):
     parts = ["denoisebench perf", f"--backend {args.backend}", args.device and f"--device {args.device}",
              args.quick and "--quick", args.out and f"--out {args.out}",
              args.threads != 1 and f"--threads {args.threads}",
-             args.denoisers and "--denoisers " + " ".join(args.denoisers)]
+             args.denoisers and "--denoisers " + " ".join(args.denoisers),
+             args.compare and f"--compare {args.compare}"]
     if args.threads < 0:
         raise SpecError(f"--threads must be >= 0; got {args.threads}")
     out = args.out or default_out(NAME, "gpu.md" if on_gpu(args.device, args.backend) else "performance.md")
     result = run_perf(args.backend, args.device, args.quick, out, args.denoisers,
-                      command=" ".join(p for p in parts if p), threads=args.threads)
+                      command=" ".join(p for p in parts if p), threads=args.threads, compare=args.compare)
     print(f"wrote {result['path']}", file=sys.stdout)
     return 0

@@ -6,5 +6,6 @@ from ._cartoon import Cartoon
 from ._disks import Disks
 from ._natural import Natural
 from ._folder import Folder
+from ._phi4 import Phi4
 
-__all__ = ["Cartoon", "Dataset", "Disks", "Folder", "GaussianField", "GaussianMixture", "Natural", "parse_size"]
+__all__ = ["Cartoon", "Dataset", "Disks", "Folder", "GaussianField", "GaussianMixture", "Natural", "Phi4", "parse_size"]

@@ -1,26 +1,36 @@
-"""Curvelet thresholding and the curvelet oracle bound (undecimated Fourier-domain tight frame)."""
+"""Curvelet thresholding and the curvelet oracle bound, in the undecimated Fourier-domain tight frame
+(default) or its decimated wrapping version (``frame=wrap``, about 4-5 real coefficients per pixel)."""
 from __future__ import annotations
 
-from .._array_api import asarray_like
+import math
+
 from .._color import COLOR_SPACES
 from .._memory import curvelet_frame_bytes
 from .._params import Bool, Int, OneOf, Opt, Real
 from ..base import Denoiser
 from ..registry import register_denoiser
 from ..transforms._curvelet import curvelet_frame
-from ._shrink import SHRINK, oracle_gain, shrink
+from ..transforms._curvelet_wrap import curvelet_wrap_frame
+from ._shrink import SHRINK, _pick, oracle_gain, shrink
 
 __all__ = ["Curvelet", "CurveletOracle"]
 
 
-def _per_image(sigma, xp):
-    """σ of shape (N, 1, 1, 1) as (N, 1, 1, 1, 1), to broadcast against ``(N, C, S, H, W)``."""
-    return xp.reshape(sigma, (sigma.shape[0], 1, 1, 1, 1))
+#: The two tight frames of the same windows: name → frame factory ``(shape, scales, angles)``.
+FRAMES = {"undecimated": curvelet_frame, "wrap": curvelet_wrap_frame}
+#: Threshold rules, in units of each subband's noise std: ``(k, n_pixels) → multiple``.
+MULTIPLES = {"multiple": lambda k, n_pixels: float(k),
+             "universal": lambda k, n_pixels: math.sqrt(2.0 * math.log(n_pixels))}
 
 
-def _band_column(values, sl, like):
-    """Host per-subband ``values[sl]`` as a ``(S, 1, 1)`` array like ``like``."""
-    return asarray_like(values[sl].reshape(-1, 1, 1), like)
+def _per_image(sigma, c, xp):
+    """σ of shape (N, 1, 1, 1) reshaped to broadcast against coefficients ``c`` (``(N, C, …)``)."""
+    return xp.reshape(sigma, (sigma.shape[0],) + (1,) * (c.ndim - 1))
+
+
+def _band_values(frame, values, sl, like):
+    """Per-subband host ``values`` over the coefficients ``like`` of subbands ``sl``."""
+    return frame.per_coefficient(values, sl, like)
 
 
 @register_denoiser("curvelet")
@@ -42,13 +52,22 @@ class Curvelet(Denoiser):
         Orientations over ``[0, π)`` at the coarsest directional scale (doubled every other scale).
     k : float
         Threshold in units of the noise coefficients' std (3 for hard thresholding,
-        Mallat §11.3.1).
+        Mallat §11.3.1), for ``threshold='multiple'``.
+    threshold : {'multiple', 'universal'}
+        ``k`` (default), or ``√(2 ln N)`` with N = H·W the image's pixel count (Donoho–Johnstone's
+        universal threshold): a fixed ``k`` leaves a noise floor that does not fall with N, the
+        universal one is what the ε^{4/3} decay rate assumes (docs/theory.md §6, `denoisebench decay`).
     mode : {'hard', 'soft', 'garrote'}
     keep_coarse : bool
         Keep the coarse scale untouched.
     color : {'opponent', 'channels'}
         Colour images (C = 3): threshold in orthonormal opponent colours (default) or per RGB channel
         (:mod:`denoisebench._color`); other channel counts are processed per channel.
+    frame : {'undecimated', 'wrap'}
+        The undecimated frame (``1 + Σ_j n_j`` coefficients per pixel, translation invariant) or the
+        decimated wrapping frame of the same windows (:mod:`denoisebench.transforms._curvelet_wrap`,
+        about 4-5 real coefficients per pixel, exact per-subband noise level); see
+        ``reports/curvelet-frames.md`` for what each costs and gives.
 
     References
     ----------
@@ -62,32 +81,34 @@ class Curvelet(Denoiser):
     #: Scales: at most log2 of the largest image side (4096); the frame's size for the image is
     #: checked against the memory at each call and when a grid is planned (``setup_bytes``).
     param_rules = {"scales": Opt(Int(2, 12), "automatic"), "angles": Int(2, 64), "k": Real(0, 1e12),
-                   "mode": OneOf(*SHRINK), "keep_coarse": Bool(),
-                   "color": OneOf(*COLOR_SPACES)}
+                   "mode": OneOf(*SHRINK), "keep_coarse": Bool(), "threshold": OneOf(*MULTIPLES),
+                   "color": OneOf(*COLOR_SPACES), "frame": OneOf(*FRAMES)}
     memory_factor = 32
     setup_bytes = curvelet_frame_bytes
 
-    def __init__(self, scales=None, angles=8, k=3.0, mode="hard", keep_coarse=True, color="opponent"):
+    def __init__(self, scales=None, angles=8, k=3.0, mode="hard", keep_coarse=True, color="opponent",
+                 frame="undecimated", threshold="multiple"):
         self.scales = scales
         self.angles = angles
         self.k = k
         self.mode = mode
         self.keep_coarse = keep_coarse
+        self.threshold = threshold
         self.color = color
+        self.frame = frame
 
     def _denoise(self, y, sigma, xp):
         if self.mode not in SHRINK:
             raise ValueError(f"unknown mode {self.mode!r}; valid: {', '.join(SHRINK)}")
         if not float(self.k) >= 0:
             raise ValueError(f"k must be >= 0; got {self.k!r}")
-        frame = curvelet_frame(y.shape[-2:], self.scales, self.angles)
-        factor = float(self.k) * frame.atom_norms
+        frame = FRAMES[self.frame](y.shape[-2:], self.scales, self.angles)
+        factor = _pick(MULTIPLES, self.threshold, "threshold")(self.k, y.shape[-2] * y.shape[-1]) * frame.atom_norms
         if self.keep_coarse:
             factor = factor * (frame.subband_scale > 0)
-        s = _per_image(sigma, xp)
 
         def threshold(sl, c):
-            return shrink(c, s * _band_column(factor, sl, c), self.mode, xp)
+            return shrink(c, _per_image(sigma, c, xp) * _band_values(frame, factor, sl, c), self.mode, xp)
 
         return frame.apply(threshold, y)
 
@@ -105,7 +126,7 @@ class CurveletOracle(Denoiser):
 
     Parameters
     ----------
-    scales, angles, color : see :class:`Curvelet` (the clean image is mapped to the same colour space).
+    scales, angles, color, frame : see :class:`Curvelet` (the clean image is mapped to the same colour space).
 
     References
     ----------
@@ -114,20 +135,22 @@ class CurveletOracle(Denoiser):
     """
 
     bound = True
-    param_rules = {"scales": Opt(Int(2, 12), "automatic"), "angles": Int(2, 64), "color": OneOf(*COLOR_SPACES)}
+    param_rules = {"scales": Opt(Int(2, 12), "automatic"), "angles": Int(2, 64), "color": OneOf(*COLOR_SPACES),
+                   "frame": OneOf(*FRAMES)}
     memory_factor = 32
     setup_bytes = curvelet_frame_bytes
 
-    def __init__(self, scales=None, angles=8, color="opponent"):
+    def __init__(self, scales=None, angles=8, color="opponent", frame="undecimated"):
         self.scales = scales
         self.angles = angles
         self.color = color
+        self.frame = frame
 
     def _denoise_oracle(self, y, sigma, xp, clean):
-        frame = curvelet_frame(y.shape[-2:], self.scales, self.angles)
-        s = _per_image(sigma, xp)
+        frame = FRAMES[self.frame](y.shape[-2:], self.scales, self.angles)
 
         def attenuate(sl, cy, cx):
-            return oracle_gain(cx, s * _band_column(frame.atom_norms, sl, cy)) * cy
+            noise = _per_image(sigma, cy, xp) * _band_values(frame, frame.atom_norms, sl, cy)
+            return oracle_gain(cx, noise) * cy
 
         return frame.apply(attenuate, y, clean)

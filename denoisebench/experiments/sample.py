@@ -5,7 +5,10 @@ same seeds side by side (a row per denoiser, the last row held-out data), ``spec
 overlays the samples' radial power spectra on the data's, and ``metrics.json`` and
 ``comparison.md`` hold the :mod:`denoisebench.compare` metrics against held-out
 (``split='test'``) and training (``split='train'``) data.  A reference row, ``n`` more
-held-out images scored the same way, gives each metric's finite-sample floor.
+held-out images scored the same way, gives each metric's finite-sample floor.  Every row also
+carries the pixel marginal's excess kurtosis (0 for a Gaussian prior) and, for a dataset with an
+``order_parameter`` (φ⁴'s magnetisation), its Binder cumulant; ``order_parameter.png`` shows
+the histograms (docs/theory.md §15).
 
 Use :func:`add_sample_command` to add the sub-command to an argparse parser;
 :func:`run_sample` is the same from Python.
@@ -188,11 +191,30 @@ def _gaussian_kl(ds, x):
     return {"kl": compare.gaussian_kl(p_hat, p, m_hat, mean), "kl_floor": compare.gaussian_kl_floor(p.shape, x.shape[0])}
 
 
+def excess_kurtosis(x):
+    """Excess kurtosis of the pixel marginal, E(x − x̄)⁴ / (E(x − x̄)²)² − 3, over every pixel of ``x``
+    (0 for any Gaussian field: the Wiener prior's samples)."""
+    d = np.asarray(x, dtype=np.float64).ravel()
+    d = d - d.mean()
+    return float(np.mean(d**4) / np.mean(d**2) ** 2 - 3.0)
+
+
+def _order_parameter(ds, x):
+    """Binder cumulant and mean |m| of the dataset's order parameter (``ds.order_parameter``, e.g. φ⁴'s
+    magnetisation), None for datasets without one."""
+    if not hasattr(ds, "order_parameter"):
+        return None
+    m = np.asarray(ds.order_parameter(x), dtype=np.float64)
+    return {"binder": float(1.0 - np.mean(m**4) / (3.0 * np.mean(m**2) ** 2)), "abs_m": float(np.mean(np.abs(m))),
+            "m": m.tolist()}
+
+
 def _set_metrics(ds, x, x_train, x_test):
     return {"vs_test": _distribution(x, x_test), "vs_train": _distribution(x, x_train),
             "memorisation_ratio": compare.memorisation_ratio(x, x_train, reference=x_test),
             "nearest_train_distance": float(np.median(compare.nearest_distances(x, x_train))),
-            "gaussian_kl": _gaussian_kl(ds, x), "wavelet_kurtosis": compare.wavelet_kurtosis(x)}
+            "gaussian_kl": _gaussian_kl(ds, x), "wavelet_kurtosis": compare.wavelet_kurtosis(x),
+            "excess_kurtosis": excess_kurtosis(x), "order_parameter": _order_parameter(ds, x)}
 
 
 def _all_metrics(ds, samples, runs, x_train, x_test, x_ref):
@@ -202,7 +224,8 @@ def _all_metrics(ds, samples, runs, x_train, x_test, x_ref):
     cosine = {a: {b: _mean_finite(compare.same_seed_cosine(samples[a], samples[b])) for b in specs} for a in specs}
     k, p = compare.radial_power_spectrum(x_test)
     return {"rows": rows, "same_seed_cosine": cosine, "data_wavelet_kurtosis": compare.wavelet_kurtosis(x_test),
-            "data_radial_spectrum": {"k": k.tolist(), "power": p.tolist()}}
+            "data_radial_spectrum": {"k": k.tolist(), "power": p.tolist()},
+            "data_excess_kurtosis": excess_kurtosis(x_test), "data_order_parameter": _order_parameter(ds, x_test)}
 
 
 def _mean_finite(values):
@@ -215,6 +238,9 @@ def _write_reports(out, metrics, samples, labels, x_test):
     paths = [os.path.join(out, name) for name in ("grid.png", "spectra.png", "metrics.json", "comparison.md")]
     _plot_grid(paths[0], samples, x_test)
     _plot_spectra(paths[1], samples, x_test)
+    if metrics["data_order_parameter"] is not None:
+        paths.append(os.path.join(out, "order_parameter.png"))
+        _plot_order_parameter(paths[-1], metrics["rows"], metrics["data_order_parameter"])
     with open(paths[2], "w", encoding="utf-8") as f:
         json.dump({**metrics, "files": {spec: f"samples_{labels[spec]}.npy" for spec in samples}}, f, indent=1)
     with open(paths[3], "w", encoding="utf-8") as f:
@@ -268,6 +294,24 @@ def _plot_spectra(path, samples, x_test):
     fig.savefig(path, dpi=110)
 
 
+def _plot_order_parameter(path, rows, data):
+    """Histograms of the order parameter m per image (φ⁴: bimodal in the ordered phase)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(5.5, 4))
+    ax = fig.subplots()
+    bins = np.linspace(-1.5, 1.5, 31) * max(np.max(np.abs(data["m"])), 1e-12)
+    ax.hist(data["m"], bins=bins, density=True, histtype="stepfilled", color="0.8", label="data (test)")
+    for label, row in rows.items():
+        if label != DATA_LABEL:
+            ax.hist(row["order_parameter"]["m"], bins=bins, density=True, histtype="step", lw=1.3, label=label)
+    ax.set_xlabel("m of each image (|m| > 1.5 max |m_data| not shown)")
+    ax.set_title("order parameter histograms: samples vs held-out data", fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
 def _f(value, spec=".4g"):
     return "—" if value is None or (isinstance(value, float) and not math.isfinite(value)) else format(value, spec)
 
@@ -278,6 +322,8 @@ _COLUMNS = {"NFE": lambda r: _f(r.get("nfe"), "d"), "s": lambda r: _f(r.get("wal
             "kurtosis log-err": lambda r: _f(r["vs_test"]["wavelet_kurtosis_error"]),
             "sliced W1": lambda r: _f(r["vs_test"]["sliced_w1"]),
             "memorisation": lambda r: _f(r["memorisation_ratio"], ".3f"),
+            "excess kurtosis": lambda r: _f(r.get("excess_kurtosis"), ".3f"),
+            "Binder U": lambda r: _f((r.get("order_parameter") or {}).get("binder"), ".3f"),
             "KL (floor)": lambda r: "—" if r["gaussian_kl"] is None
             else f"{_f(r['gaussian_kl']['kl'])} ({_f(r['gaussian_kl']['kl_floor'])})"}
 
@@ -306,7 +352,9 @@ def comparison_markdown(metrics):
                                                    for spec in rows]),
            "", "PSD log-err: mean over rings of |log P_samples − log P_data|; kurtosis log-err: mean over wavelet "
            "subbands of |log κ_samples/κ_data|; KL: nats, Gaussian fitted in Fourier vs the true one (floor: its "
-           "expectation for exact samples).", ""]
+           "expectation for exact samples); excess kurtosis: of the pixel marginal (Gaussian: 0; held-out data: "
+           f"{_f(metrics.get('data_excess_kurtosis'), '.3f')}); Binder U = 1 − ⟨m⁴⟩/(3⟨m²⟩²) of the dataset's "
+           "order parameter where it has one (Gaussian m: 0, two sharp peaks ±m: 2/3).", ""]
     if len(specs) > 1:
         cos = metrics["same_seed_cosine"]
         out += ["## Same-seed cosine similarity (mean over seeds)", "",

@@ -19,6 +19,7 @@ per function); asv's timing conventions (https://asv.readthedocs.io).
 """
 from __future__ import annotations
 
+import json
 import os
 import sys
 from datetime import datetime, timezone
@@ -27,7 +28,7 @@ import numpy as np
 
 from .._array_api import from_numpy
 from ..base import NotApplicableError
-from . import peers, report
+from . import peers, report, reproduce, torch_cpu
 from .machine import limit_threads, machine, on_gpu
 from .timing import SIGMA, median_seconds, noisy_batch, profile_line
 
@@ -166,8 +167,10 @@ def unet_amp(sizes, backend, device, repeats=5, budget=20.0):
 
 
 # -- run ---------------------------------------------------------------------------------------
-def run_perf(backend="numpy", device=None, quick=False, out=None, denoisers=None, command=None, threads=1):
-    """Measure and write the report; returns ``{"path": ..., "results": ...}``.
+def run_perf(backend="numpy", device=None, quick=False, out=None, denoisers=None, command=None, threads=1,
+             compare=None):
+    """Measure and write the report and its results as JSON beside it (``.json`` for ``.md``);
+    returns ``{"path": ..., "results": ...}``.
 
     Parameters
     ----------
@@ -186,12 +189,15 @@ def run_perf(backend="numpy", device=None, quick=False, out=None, denoisers=None
         :func:`~denoisebench.perf.machine.limit_threads`; needs threadpoolctl); default 1, as the
         peers, which loop on one core; ``None`` or 0: the libraries' defaults.  On a shared machine, several BLAS
         threads per batched product can be much slower than one (they wait on each other).
+    compare : path, optional
+        An earlier run's JSON: the report gains "Two runs compared" (:mod:`denoisebench.perf.reproduce`).
     """
+    previous = reproduce.load_run(compare) if compare else None  # a bad file fails before measuring
     with limit_threads(threads):
-        return _run_perf(backend, device, quick, out, denoisers, command)
+        return _run_perf(backend, device, quick, out, denoisers, command, previous)
 
 
-def _run_perf(backend, device, quick, out, denoisers, command):
+def _run_perf(backend, device, quick, out, denoisers, command, previous=None):
     from ..grid import default_denoisers
 
     gpu = on_gpu(device, backend)
@@ -212,11 +218,17 @@ def _run_perf(backend, device, quick, out, denoisers, command):
         results["unet_amp"] = unet_amp(sizes, backend, device, reps, budget) if "unet" in names else []
     else:
         results["peers"] = peers.compare_all(quick, budget=mode["peer_budget"])
+        if backend == "numpy":
+            results["torch_cpu"] = torch_cpu.compare_torch_cpu(names, sizes, build_for_timing, quick)
     results["seconds"] = (datetime.now(timezone.utc) - started).total_seconds()
     text = (report.gpu_markdown if gpu else report.cpu_markdown)(results)
+    if previous is not None:
+        text += "\n" + "\n".join(reproduce.markdown(reproduce.compare_runs(previous, results), previous))
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     with open(out, "w") as f:
         f.write(text)
+    with open(os.path.splitext(out)[0] + ".json", "w") as f:
+        json.dump(reproduce.jsonable(results), f, indent=1)
     gpu_path = os.path.join(os.path.dirname(os.path.abspath(out)), "gpu.md")
     if not gpu and not os.path.exists(gpu_path):
         with open(gpu_path, "w") as f:

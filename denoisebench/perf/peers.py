@@ -34,9 +34,11 @@ __all__ = ["PEER_OWN", "RULES", "SHAPES", "TARGETS", "compare_all"]
 
 #: (n images, side) per comparison, full and quick.
 SHAPES = {
-    "full": {"wavelet": (256, 64), "ti": (8, 256), "curvelet": ((64, 64), (8, 256)), "dwt": ((256, 64), (8, 256)),
+    "full": {"wavelet": (256, 64), "ti": (8, 256), "curvelet": ((64, 64), (8, 256)),
+             "curvelet-floor": ((64, 64), (8, 256)), "ti-floor": ((8, 256),), "dwt": ((256, 64), (8, 256)),
              "bm3d": (2, 64)},
-    "quick": {"wavelet": (4, 32), "ti": (2, 32), "curvelet": ((2, 32),), "dwt": ((4, 32),), "bm3d": (1, 32)},
+    "quick": {"wavelet": (4, 32), "ti": (2, 32), "curvelet": ((2, 32),), "curvelet-floor": ((2, 32),),
+              "ti-floor": ((2, 32),), "dwt": ((4, 32),), "bm3d": (1, 32)},
 }
 #: Same rule on both sides: label → (our threshold, our mode, skimage method).
 RULES = {"BayesShrink, soft": ("bayes", "soft", "BayesShrink"), "VisuShrink, hard": ("universal", "hard", "VisuShrink")}
@@ -51,9 +53,11 @@ def _looped(fn, y):
 #: Targets of the comparisons, in one place: name → (ratio wanted, ≥; PSNR condition; where it comes from).
 #: ``None``: no target (bm3d is another denoiser, timed beside ours for its quality).
 TARGETS = {
-    "wavelet": (10.0, "no lower PSNR", "issue #14 item 3"),
-    "ti": (10.0, "no lower PSNR", "issue #14 item 3"),
-    "curvelet": (3.0, None, "issue #14 item 2"),
+    "wavelet": (10.0, "no lower PSNR", "the project's speed target"),
+    "ti": (10.0, "no lower PSNR", "the project's speed target"),
+    "curvelet": (3.0, None, "the project's speed target"),
+    "curvelet-floor": (0.667, None, "within 1.5× of the FFT floor"),
+    "ti-floor": (None, None, "none: says how close `wavelet-ti` is to the FFTs it must do"),
     "dwt": (1.0, None, "faster than the peer"),
     "bm3d": (None, None, "none: a different denoiser"),
 }
@@ -62,6 +66,8 @@ PEER_OWN = {
     "wavelet": "pywt's single-threaded C, looped per image",
     "ti": "cycle_spin with one worker, looped per image",
     "curvelet": "numpy.fft (single-threaded), looped per image",
+    "curvelet-floor": "the FFT floor: our FFT calls alone (scipy.fft, our workers), batched",
+    "ti-floor": "the FFT floor: our FFT calls alone (scipy.fft, our workers), batched",
     "dwt": "pywt's single-threaded C, looped per image",
     "bm3d": "scipy.fftpack and the compiled bm4d library, looped per image",
 }
@@ -80,12 +86,14 @@ def _threads(key):
             "peer": f"scipy.fft workers {t['scipy.fft workers, default']}, {common}; {PEER_OWN[key]}"}
 
 
-def _versus(key, label, ours, peer, y, x=None, rounds=5, calls=2, budget=20.0, note=""):
-    """One row: ``ours()`` (batched) against ``peer`` looped over ``y`` in ``rounds`` rounds of alternated
-    calls; the median ratio (peer seconds / ours) with its spread, judged against ``TARGETS[key]``;
-    PSNRs against ``x`` to two decimals, with their difference."""
+def _versus(key, label, ours, peer, y, x=None, rounds=5, calls=2, budget=20.0, note="", looped=True):
+    """One row: ``ours()`` (batched) against ``peer`` looped over ``y`` (``looped=False``: ``peer()`` on the
+    whole batch) in ``rounds`` rounds of alternated calls; the median ratio (peer seconds / ours) with its
+    spread, judged against ``TARGETS[key]``; PSNRs against ``x`` to two decimals, with their difference."""
+    whole = _looped(peer, y) if looped else peer
     (t_ours, t_peer), (out_ours, out_peer) = alternated_rounds(
-        [ours, _looped(peer, y)], rounds, calls, budget, warmups=[ours, lambda: peer(y[0, 0])], min_rounds=3)
+        [ours, whole], rounds, calls, budget, warmups=[ours, lambda: peer(y[0, 0]) if looped else peer()],
+        min_rounds=3)
     n = y.shape[0]
     spread = ratio_spread(t_peer, t_ours, TARGETS[key][0])
     row = {"comparison": label, "key": key, "shape": tuple(y.shape), "ours": n / float(np.median(t_ours)),
@@ -97,7 +105,7 @@ def _versus(key, label, ours, peer, y, x=None, rounds=5, calls=2, budget=20.0, n
         row["psnr_diff"] = row["psnr_ours"] - row["psnr_peer"]
         if TARGETS[key][1] and round(row["psnr_diff"], 2) < 0:
             row["verdict"] += f"; PSNR {row['psnr_diff']:+.2f} dB: below the peer's"
-    else:
+    elif looped:
         row["note"] = (note + "; " if note else "") + (
             f"max reconstruction error: ours {_err(y, out_ours):.1e}, peer {_err(y, out_peer):.1e}")
     return row
@@ -122,12 +130,13 @@ def wavelet_vs_skimage(n, side, rounds, budget):
     x, y = noisy_batch("natural", side, n)
     levels, rows = _levels(side), []
     for label, (rule, mode, method) in RULES.items():
-        ours = make_denoiser("wavelet", wavelet=WAVELET, levels=levels, mode=mode, threshold=rule)
+        ours = make_denoiser("wavelet", wavelet=WAVELET, levels=levels, mode=mode, threshold=rule,
+                             boundary="symmetric")
         peer = functools.partial(denoise_wavelet, sigma=SIGMA, wavelet=WAVELET, mode=mode, method=method,
                                  wavelet_levels=levels, rescale_sigma=False)
         rows.append(_versus("wavelet", f"`wavelet` vs skimage `denoise_wavelet` ({label}, {WAVELET}, {levels} levels)",
                             lambda ours=ours: ours(y, SIGMA), peer, y, x, rounds, budget=budget,
-                            note="boundaries: ours periodic, skimage symmetric"))
+                            note="boundaries: both pywt 'symmetric'"))
     return rows
 
 
@@ -148,8 +157,8 @@ def ti_vs_cycle_spin(n, side, rounds, budget):
           "rescale_sigma": False}
     peer = functools.partial(cycle_spin, func=denoise_wavelet, max_shifts=3, func_kw=kw, channel_axis=None,
                              **_one_worker(cycle_spin))
-    ours = {"BayesShrink, soft": make_denoiser("wavelet-ti", wavelet=WAVELET, levels=levels, mode="soft",
-                                               threshold="bayes"),
+    ours = {"BayesShrink, soft, symmetric": make_denoiser("wavelet-ti", wavelet=WAVELET, levels=levels, mode="soft",
+                                                          threshold="bayes", boundary="symmetric"),
             "ours: default hard 3σ": make_denoiser("wavelet-ti", levels=levels)}
     return [_versus("ti", f"`wavelet-ti` ({label}) vs skimage `cycle_spin(denoise_wavelet)` 16 shifts (BayesShrink, "
                     f"soft, {WAVELET}, {levels} levels)", lambda d=d: d(y, SIGMA), peer, y, x, rounds, budget=budget)
@@ -164,20 +173,72 @@ def curvelet_vs_udct(shapes, rounds, budget):
     """Our curvelet frame's forward + inverse (batched, as the denoiser runs it) vs the UDCT looped."""
     from curvelets.numpy import UDCT
 
-    from ..transforms import curvelet_frame
+    from ..transforms import curvelet_frame, curvelet_wrap_frame
 
     rows = []
     for n, side in shapes:
         _, y = noisy_batch("natural", side, n)
         udct = UDCT((side, side), num_scales=4, wedges_per_direction=3)
         redundancy = _n_coefficients(udct.forward(y[0, 0])) / side**2
-        for label, frame in (("default", curvelet_frame((side, side))),
-                             ("scales=4, angles=6", curvelet_frame((side, side), 4, 6))):
+        wrap = curvelet_wrap_frame((side, side))
+        for label, frame, run, kind in (
+                ("default", curvelet_frame((side, side)), None, "undecimated"),
+                ("scales=4, angles=6", curvelet_frame((side, side), 4, 6), None, "undecimated"),
+                ("`frame=wrap`, default", wrap, lambda: wrap.inverse(wrap.forward(y)), "decimated, real")):
             rows.append(_versus(
                 "curvelet", f"`curvelet` frame forward+inverse ({label}) vs `curvelets` UDCT (4 scales, 3 wedges/direction)",
-                lambda f=frame: f.apply(lambda sl, c: c, y), lambda im: udct.backward(udct.forward(im)),
+                run or (lambda f=frame: f.apply(lambda sl, c: c, y)), lambda im: udct.backward(udct.forward(im)),
                 y, None, rounds, budget=budget,
-                note=f"coefficients per pixel: ours {frame.n_subbands} (undecimated), UDCT {redundancy:.1f}"))
+                note=f"coefficients per pixel: ours {frame.redundancy:.2f} ({kind}), UDCT {redundancy:.1f}"))
+    return rows
+
+
+def _bare_ffts(y, n_bands):
+    """The FFTs a Fourier-domain frame with ``n_bands`` subbands must do, alone: 1 rfft2 + S irfft2
+    (analysis), S rfft2 + 1 irfft2 (synthesis), on ``y``'s batch, library, workers and dtype."""
+    from .._array_api import fft_of
+
+    fft, axes, s = fft_of(np), (-2, -1), tuple(y.shape[-2:])
+    half = np.zeros(y.shape[:-2] + (n_bands, s[0], s[1] // 2 + 1), np.complex64)
+    full = np.zeros(y.shape[:-2] + (n_bands, *s), np.float32)
+
+    def floor():
+        fft.rfftn(y, axes=axes), fft.irfftn(half, s=s, axes=axes), fft.rfftn(full, axes=axes)
+        return fft.irfftn(half[..., 0, :, :], s=s, axes=axes)
+
+    return floor
+
+
+def curvelet_fft_floor(shapes, rounds, budget):
+    """The undecimated curvelet frame's forward + inverse against the FFTs it must do, timed bare."""
+    from ..transforms import curvelet_frame
+
+    rows = []
+    for n, side in shapes:
+        _, y = noisy_batch("natural", side, n)
+        frame = curvelet_frame((side, side))
+        rows.append(_versus("curvelet-floor", f"`curvelet` frame forward+inverse (default, S = {frame.n_subbands}) "
+                            "vs its bare FFTs (1 + S forward, S + 1 inverse)", lambda f=frame: f.apply(lambda sl, c: c, y),
+                            _bare_ffts(y, frame.n_subbands), y, None, rounds, budget=budget, looped=False,
+                            note="ratio = FFT seconds / frame seconds: 1 is the floor"))
+    return rows
+
+
+def ti_fft_floor(shapes, rounds, budget):
+    """`wavelet-ti` (default) against the FFTs its undecimated transform must do (3 detail subbands per
+    level, each analysed and synthesised), timed bare: how much of its time is not FFTs."""
+    from ..denoisers import WaveletTI
+    from ..denoisers._wavelet import resolve_levels
+
+    rows = []
+    for n, side in shapes:
+        _, y = noisy_batch("natural", side, n)
+        levels = resolve_levels((side, side), WAVELET, None)
+        d = WaveletTI()
+        rows.append(_versus("ti-floor", f"`wavelet-ti` (default, db4, {levels} levels, S = {3 * levels} detail "
+                            "subbands) vs its bare FFTs (1 + S forward, S + 1 inverse)", lambda: d(y, 0.1),
+                            _bare_ffts(y, 3 * levels), y, None, rounds, budget=budget, looped=False,
+                            note="ratio = FFT seconds / denoiser seconds: 1 is the floor"))
     return rows
 
 
@@ -220,6 +281,8 @@ COMPARISONS = {
     "wavelet": ("skimage", lambda s, r, b: wavelet_vs_skimage(*s, r, b)),
     "ti": ("skimage", lambda s, r, b: ti_vs_cycle_spin(*s, r, b)),
     "curvelet": ("curvelets", curvelet_vs_udct),
+    "curvelet-floor": ("scipy", curvelet_fft_floor),
+    "ti-floor": ("scipy", ti_fft_floor),
     "dwt": ("pywt", dwt_vs_pywt),
     "bm3d": ("bm3d", lambda s, r, b: bm3d_beside_ti(*s, r, b)),
 }

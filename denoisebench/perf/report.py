@@ -125,9 +125,36 @@ def _common(r):
             "(target on a GPU: ≥ 50%).", ""]
 
 
+def _torch_cpu(r):
+    """The table "torch-CPU against numpy, same denoiser" (:mod:`denoisebench.perf.torch_cpu`)."""
+    rows, missing, flags = [], [], []
+    for p in r.get("torch_cpu") or []:
+        if "missing" in p:
+            missing.append(f"- `{p['denoiser']}` {_shape(p['shape'])}: {p['missing']}")
+            continue
+        s = p["spread"]
+        rows.append([f"`{p['denoiser']}`", _shape(p["shape"]), str(s["rounds"]), f"{p['numpy_ms']:.2f}",
+                     f"{p['torch_ms']:.2f}", _x(s["median"]), f"{_x(s['min'])}–{_x(s['max'])}",
+                     f"≤ {s['target']:g}×", s["verdict"], f"{p['max_abs_diff']:.1e}"])
+        if s["verdict"].startswith(CROSSES):
+            flags.append(f"- {CROSSES} `{p['denoiser']}`, {_shape(p['shape'])}: from {_x(s['min'])} to "
+                         f"{_x(s['max'])} over {s['rounds']} rounds, across its target ≤ {s['target']:g}×.")
+    if not rows and not missing:
+        return []
+    header = ["denoiser", "batch", "rounds", "numpy ms", "torch ms", "torch / numpy (median)", "min–max", "target",
+              "verdict", "max abs Δ output"]
+    return ["## torch-CPU against numpy, same denoiser", "",
+            "One implementation through the array API on both: the same float32 batch (`gaussian`, σ = 0.1) as a "
+            "numpy array and as a torch CPU tensor, calls alternated (numpy, torch, …) in rounds under the run's "
+            "threads; a round's ratio = torch seconds / numpy seconds (medians within the round). Verdict: *met* "
+            f"(every round ≤ target), *missed* (every round above), *{CROSSES} crosses*. The last column is the "
+            "largest difference of the two outputs (float rounding).", "",
+            *_table(header, rows), "", *flags, *([""] if flags else []), *missing, *([""] if missing else [])]
+
+
 def cpu_markdown(r):
     """``reports/performance.md`` from the results of a CPU run."""
-    return "\n".join(_head("Performance on the CPU", r) + _peers(r) + _throughput(r) + _common(r))
+    return "\n".join(_head("Performance on the CPU", r) + _peers(r) + _throughput(r) + _torch_cpu(r) + _common(r))
 
 
 def gpu_markdown(r):

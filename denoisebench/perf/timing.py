@@ -99,7 +99,7 @@ def median_seconds(fn, repeats=5, budget=float("inf"), warmup=None):
 CROSSES = "⚠"
 
 
-def ratio_spread(slow, fast, target=None):
+def ratio_spread(slow, fast, target=None, at_most=False):
     """The per-round ratios ``slow[r] / fast[r]`` (e.g. peer seconds / our seconds) and their spread.
 
     Parameters
@@ -108,13 +108,16 @@ def ratio_spread(slow, fast, target=None):
         Seconds per round (:func:`alternated_rounds`), same length, all > 0.
     target : float or None
         The ratio wanted (``ratio >= target``); None: no target.
+    at_most : bool
+        The target is an upper bound instead (``ratio <= target``, e.g. torch seconds / numpy seconds).
 
     Returns
     -------
     dict
         ``ratios`` (per round), ``median``, ``min``, ``max``, ``q1``, ``q3`` (interquartile range, linear
         interpolation), ``rounds``, ``target`` and ``verdict``: ``"met"`` (min ≥ target), ``"missed"``
-        (max < target), ``"⚠ crosses"`` (min < target ≤ max: this run does not settle it) or ``"—"``.
+        (max < target), ``"⚠ crosses"`` (min < target ≤ max: this run does not settle it) or ``"—"``;
+        with ``at_most``, met is max ≤ target and missed min > target.
     """
     slow, fast = np.asarray(slow, float), np.asarray(fast, float)
     if slow.shape != fast.shape or slow.ndim != 1 or slow.size == 0:
@@ -127,9 +130,10 @@ def ratio_spread(slow, fast, target=None):
     if target is None:
         verdict = "—"
     else:
-        verdict = "met" if lo >= target else "missed" if hi < target else f"{CROSSES} crosses"
+        met, missed = (hi <= target, lo > target) if at_most else (lo >= target, hi < target)
+        verdict = "met" if met else "missed" if missed else f"{CROSSES} crosses"
     return {"ratios": ratios.tolist(), "median": float(np.median(ratios)), "min": lo, "max": hi,
-            "q1": float(q1), "q3": float(q3), "rounds": int(ratios.size), "target": target, "verdict": verdict}
+            "q1": float(q1), "q3": float(q3), "rounds": int(ratios.size), "target": target, "at_most": bool(at_most), "verdict": verdict}
 
 
 def _label(key):

@@ -145,6 +145,10 @@ class CurveletFrame:
         """Coefficients per pixel (undecimated subbands): ``1 + Σ_j n_j``."""
         return self.n_subbands
 
+    def per_coefficient(self, values, sl, like):
+        """Per-subband host ``values[sl]`` as an ``(S, 1, 1)`` array like the coefficients ``like``."""
+        return asarray_like(np.asarray(values)[sl].reshape(-1, 1, 1), like)
+
     def windows_like(self, x):
         """The windows in ``x``'s namespace, device and real dtype, cached (8 entries)."""
         xp = array_namespace(x)
@@ -227,6 +231,11 @@ def curvelet_frame(shape, scales=None, angles=8):
         Orientations over ``[0, π)`` at the coarsest directional scale (≥ 2); doubled every
         other finer scale.
     """
+    return _cached_frame(*frame_args(shape, scales, angles))
+
+
+def frame_args(shape, scales, angles):
+    """Checked ``(shape, scales, angles)`` of a curvelet frame (``scales=None``: :func:`default_scales`)."""
     shape = tuple(int(s) for s in shape)
     if len(shape) != 2 or min(shape) < 2:
         raise ValueError(f"shape must be (H, W) with H, W >= 2; got {shape}")
@@ -235,4 +244,4 @@ def curvelet_frame(shape, scales=None, angles=8):
         raise ValueError(f"scales must be an integer >= 2; got {scales!r}")
     if isinstance(angles, bool) or int(angles) != angles or angles < 2:
         raise ValueError(f"angles must be an integer >= 2; got {angles!r}")
-    return _cached_frame(shape, int(scales), int(angles))
+    return shape, int(scales), int(angles)
