@@ -17,7 +17,9 @@ import tempfile
 
 import numpy as np
 
-__all__ = ["CACHE_ENV", "cache_dir", "cached_array", "key_digest", "source_digest"]
+from .fingerprint import _canonical
+
+__all__ = ["CACHE_ENV", "cache_dir", "cached_array", "key_digest"]
 
 #: Environment variable naming the cache folder (default: the user cache dir).
 CACHE_ENV = "DENOISEBENCH_CACHE"
@@ -32,22 +34,9 @@ def cache_dir():
     return os.path.join(base, "denoisebench")
 
 
-def _canonical(document):
-    return json.dumps(document, sort_keys=True, separators=(",", ":"), allow_nan=False)
-
-
 def key_digest(document):
     """sha256 (hex) of the canonical JSON of ``document``."""
     return hashlib.sha256(_canonical(document).encode()).hexdigest()
-
-
-def source_digest(*paths):
-    """sha256 (hex) of the bytes of the given source files (what a cached array was computed by)."""
-    h = hashlib.sha256()
-    for path in paths:
-        with open(path, "rb") as f:
-            h.update(hashlib.sha256(f.read()).digest())
-    return h.hexdigest()
 
 
 def _array_sha(a):

@@ -94,11 +94,7 @@ def loglog_slope(x, y):
     Used for MSE vs σ (identity: 2; a denoiser that saturates at the signal variance: → 0)
     and for the decay exponent of MSE vs the continuum noise level ε = σ/√N.
     """
-    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-    keep = (x > 0) & (y > 0) & np.isfinite(x) & np.isfinite(y)
-    if np.count_nonzero(keep) < 2 or np.unique(x[keep]).size < 2:
-        return None
-    return float(np.polyfit(np.log(x[keep]), np.log(y[keep]), 1)[0])
+    return loglog_fit(x, y, np.zeros(np.shape(x)))[0]
 
 
 def loglog_fit(x, y, y_stderr):

@@ -16,7 +16,8 @@ import inspect
 
 import numpy as np
 
-from .._cache import cached_array, source_digest
+from .._cache import cached_array
+from ..fingerprint import files_sha256
 from .._hmc import hmc, integrated_autocorr_time
 from .._params import Int, OneOf, Opt, Real, Size
 from ..noise import image_rng
@@ -246,4 +247,4 @@ def _source():
     from .. import _hmc
 
     code = "".join(inspect.getsource(f) for f in (phi4_energy_grad, cluster_flip, _chains))
-    return hashlib.sha256((source_digest(_hmc.__file__) + code).encode()).hexdigest()
+    return hashlib.sha256((files_sha256([_hmc.__file__]) + code).encode()).hexdigest()

@@ -28,11 +28,6 @@ def _per_image(sigma, c, xp):
     return xp.reshape(sigma, (sigma.shape[0],) + (1,) * (c.ndim - 1))
 
 
-def _band_values(frame, values, sl, like):
-    """Per-subband host ``values`` over the coefficients ``like`` of subbands ``sl``."""
-    return frame.per_coefficient(values, sl, like)
-
-
 @register_denoiser("curvelet")
 class Curvelet(Denoiser):
     """Thresholding in a curvelet-style tight frame, calibrated from σ.
@@ -108,7 +103,7 @@ class Curvelet(Denoiser):
             factor = factor * (frame.subband_scale > 0)
 
         def threshold(sl, c):
-            return shrink(c, _per_image(sigma, c, xp) * _band_values(frame, factor, sl, c), self.mode, xp)
+            return shrink(c, _per_image(sigma, c, xp) * frame.per_coefficient(factor, sl, c), self.mode, xp)
 
         return frame.apply(threshold, y)
 
@@ -150,7 +145,7 @@ class CurveletOracle(Denoiser):
         frame = FRAMES[self.frame](y.shape[-2:], self.scales, self.angles)
 
         def attenuate(sl, cy, cx):
-            noise = _per_image(sigma, cy, xp) * _band_values(frame, frame.atom_norms, sl, cy)
+            noise = _per_image(sigma, cy, xp) * frame.per_coefficient(frame.atom_norms, sl, cy)
             return oracle_gain(cx, noise) * cy
 
         return frame.apply(attenuate, y, clean)

@@ -32,7 +32,7 @@ from ..specs import size_arg
 from ..sampler_error import SIGMA_MAX_FACTOR, default_sigma_max
 from ..sampling import SAMPLERS, SCHEDULES, initial_noise
 
-__all__ = ["run_sample", "trained_sigma_range"]
+__all__ = ["build_denoiser", "range_warnings", "run_sample", "trained_sigma_range"]
 
 #: ``steps``: the smallest Heun/Karras step count whose exact KL on ``gaussian`` (64², σ_max by the
 #: rule below) is below the sampling floor of 256 held-out images (reports/sampler-error/README.md).
@@ -80,7 +80,7 @@ def _plan(dataset, denoisers, s):
     return ds, ds_spec, size, specs, sigmas
 
 
-def _build(spec, cls, ds, x_train, probe, sigma):
+def build_denoiser(spec, cls, ds, x_train, probe, sigma):
     """The denoiser of ``spec``, fitted if it learns, tried once on ``probe`` (errors → SpecError)."""
     try:
         d = make_denoiser(spec, **({"dataset": ds} if cls.needs_dataset else {}))
@@ -107,7 +107,7 @@ def trained_sigma_range(denoiser):
     return None if rng is None else (float(rng[0]), float(rng[1]))
 
 
-def _range_warnings(built, sigma_max):
+def range_warnings(built, sigma_max):
     """One line per denoiser whose trained σ range excludes σ_max; each also goes out as a UserWarning."""
     lines = []
     for spec, d in built:
@@ -150,9 +150,9 @@ def run_sample(dataset, denoisers, out=DEFAULTS["out"], **settings):
     x_ref = ds.sample(s["n_data"] + n, seed, split="test")[s["n_data"]:]  # n more held-out images
     x0 = initial_noise(n, x_train.shape[1:], s["sigma_max"], seed, mean=float(x_train.mean())).astype(s["dtype"])
     x0_b = from_numpy(x0, s["backend"], s["device"])
-    built = [(spec, _build(spec, cls, ds, x_train.astype(s["dtype"]), x0_b[:1, ...], float(sigmas[0])))
+    built = [(spec, build_denoiser(spec, cls, ds, x_train.astype(s["dtype"]), x0_b[:1, ...], float(sigmas[0])))
              for spec, cls in specs]
-    range_warnings = _range_warnings(built, s["sigma_max"])
+    warned = range_warnings(built, s["sigma_max"])
     os.makedirs(out, exist_ok=True)
     labels, samples, runs, paths = _labels(specs), {}, {}, []
     for spec, d in built:
@@ -168,7 +168,7 @@ def run_sample(dataset, denoisers, out=DEFAULTS["out"], **settings):
     metrics["settings"] = {**{k: s[k] for k in DEFAULTS}, "dataset": ds_spec,
                            "denoisers": [spec for spec, _ in specs], "sigmas": [float(v) for v in sigmas],
                            "data_mean": float(x_train.mean()), "sigma_max_rule": s["sigma_max_rule"]}
-    metrics["warnings"] = range_warnings
+    metrics["warnings"] = warned
     return paths + _write_reports(out, metrics, samples, labels, x_test)
 
 

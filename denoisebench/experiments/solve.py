@@ -28,7 +28,7 @@ from ..base import NotApplicableError
 from ..inverse import SOLVERS, NotDifferentiableError, exact_posterior, make_operator, prior_components
 from ..registry import SpecError, make_dataset, resolve_dataset, resolve_denoiser
 from ..sampler_error import default_sigma_max
-from .sample import _range_warnings
+from .sample import build_denoiser, range_warnings
 from ..sampling import karras_sigmas
 from ..specs import size_arg
 
@@ -42,23 +42,6 @@ GRID_COLUMNS = 4
 
 def _label(text):
     return re.sub(r"[^A-Za-z0-9._=-]+", "_", text)
-
-
-def _build(spec, cls, ds, x_train, probe):
-    try:
-        d = make_denoiser_for(spec, cls, ds)
-        if cls.learns:
-            d.fit(x_train)
-        d(probe, 0.1)
-    except (NotApplicableError, ValueError, TypeError) as exc:
-        raise SpecError(f"denoiser {spec!r} on dataset {ds.name!r}: {exc}") from None
-    return d
-
-
-def make_denoiser_for(spec, cls, ds):
-    from ..registry import make_denoiser
-
-    return make_denoiser(spec, **({"dataset": ds} if cls.needs_dataset else {}))
 
 
 def _plan(dataset, operators, denoisers, s):
@@ -126,8 +109,9 @@ def run_solve(dataset, operators, denoisers, out=DEFAULTS["out"], **settings):
     s["data_mean"] = float(x_train.mean())
     sigma_max = s["dps_sigma_max"] or default_sigma_max(x_train)
     sigmas = karras_sigmas(s["dps_steps"], 0.002, sigma_max) if "dps" in s["solvers"] else None
-    built = [(spec, _build(spec, cls, ds, x_train.astype(s["dtype"]), x[:1].astype(s["dtype"]))) for spec, cls in specs]
-    warned = _range_warnings(built, sigma_max) if sigmas is not None else []
+    built = [(spec, build_denoiser(spec, cls, ds, x_train.astype(s["dtype"]), x[:1].astype(s["dtype"]), 0.1))
+             for spec, cls in specs]
+    warned = range_warnings(built, sigma_max) if sigmas is not None else []
     try:
         prior = prior_components(ds)
     except ValueError:
