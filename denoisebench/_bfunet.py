@@ -1,4 +1,17 @@
-"""The bias-free U-Net (a torch module): no additive constant anywhere, so ``f(λy) = λ f(y)``.
+"""The U-Net (a torch module): bias-free and blind by default, so ``D(λy) = λ D(y)``; two variants.
+
+Variants (architecture keys ``centered`` and ``conditioning``; absent in a file means off):
+
+- ``centered``: ``D(y) = m + D₀(y − m)``, ``m`` the training data's per-channel mean (a stored
+  buffer) and ``D₀`` bias-free: homogeneous *about* ``m`` (``D(m + λu) = m + λ D₀(u)``), so the data's
+  constant level is a prior constant instead of something read from the noisy image.
+- ``conditioning='edm'``: non-blind.  EDM's preconditioning of Karras et al. (2022, §5, table 1)
+  around ``m``: ``D(y, σ) = m + c_skip(σ)(y − m) + c_out(σ) F(c_in(σ)(y − m), c_noise(σ))`` with
+  ``c_skip = σ_d²/(σ² + σ_d²)``, ``c_out = σσ_d/√(σ² + σ_d²)``, ``c_in = 1/√(σ² + σ_d²)``, ``c_noise =
+  ln(σ)/4`` fed as a constant extra input channel (a noise-level map, as FFDNet); ``F`` has biases and
+  batch normalisation with a shift.  As σ → 0, ``c_skip → 1`` and ``c_out → 0``: ``D`` tends to the
+  identity whatever ``F`` is, and the loss weight ``1/c_out²`` asks ``F`` for a unit-variance target
+  at every σ.
 
 Imported lazily (it imports torch) by ``denoisers/_unet.py``, ``weights_io.py`` and ``train.py``.
 
@@ -13,6 +26,10 @@ mode), hence ``D(λy) = λ D(y)`` for λ > 0 and ``D(y) = J(y) y`` (docs/theory.
 
 References
 ----------
+T. Karras, M. Aittala, T. Aila, S. Laine, "Elucidating the design space of diffusion-based generative
+models", NeurIPS 2022, §5 and table 1 (preconditioning).
+K. Zhang, W. Zuo, L. Zhang, "FFDNet: toward a fast and flexible solution for CNN-based image
+denoising", IEEE TIP 2018, §III (the noise level map as an input channel).
 S. Mohan, Z. Kadkhodaie, E. P. Simoncelli, C. Fernandez-Granda, "Robust and interpretable blind
 image denoising via bias-free convolutional neural networks", ICLR 2020, §3 and appendix (BF-BN).
 Z. Kadkhodaie, F. Guth, E. P. Simoncelli, S. Mallat, "Generalization in diffusion models arises
@@ -24,8 +41,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["ARCHITECTURE", "BFNorm", "BiasFreeUNet", "MAX_CHANNELS", "MAX_WIDTH", "PADDINGS", "SCALES", "apply_padded",
-           "build", "default_hparams", "expected_state", "validate_hparams"]
+__all__ = ["ARCHITECTURE", "BFNorm", "CONDITIONINGS", "BiasFreeUNet", "MAX_CHANNELS", "MAX_WIDTH", "OPTIONAL", "PADDINGS",
+           "SCALES", "apply_padded", "build", "default_hparams", "edm_scalings", "expected_state", "validate_hparams",
+           "variant_of"]
 
 #: The architecture name written into weight files.
 ARCHITECTURE = "bf-unet"
@@ -39,12 +57,26 @@ PADDINGS = ("zeros", "circular")
 MAX_WIDTH = 256
 #: Image channels: 1 (grayscale) to 4 (RGBA).
 MAX_CHANNELS = 4
+#: σ conditioning: ``'none'`` (blind, bias-free) or ``'edm'`` (σ input and EDM preconditioning).
+CONDITIONINGS = ("none", "edm")
+#: Optional architecture keys and their defaults: written only when not the default, so the files
+#: of the plain bias-free network keep exactly their original architecture.
+OPTIONAL = {"centered": False, "conditioning": "none"}
 
 
-def default_hparams(width=32, channels=1, padding="zeros"):
+def default_hparams(width=32, channels=1, padding="zeros", centered=False, conditioning="none"):
     """The hyper-parameters that define the architecture (stored in every weight file)."""
-    return {"name": ARCHITECTURE, "width": int(width), "channels": int(channels), "scales": SCALES,
-            "convs_per_scale": 2, "padding": str(padding)}
+    hp = {"name": ARCHITECTURE, "width": int(width), "channels": int(channels), "scales": SCALES,
+          "convs_per_scale": 2, "padding": str(padding)}
+    extra = {"centered": centered, "conditioning": conditioning}
+    return {**hp, **{k: v for k, v in extra.items() if v != OPTIONAL[k]}}
+
+
+def variant_of(hparams):
+    """``'blind'``, ``'centered'`` or ``'conditioned'``: the variant the hyper-parameters describe."""
+    if hparams.get("conditioning", "none") != "none":
+        return "conditioned"
+    return "centered" if hparams.get("centered", False) else "blind"
 
 
 def validate_hparams(hp):
@@ -53,7 +85,7 @@ def validate_hparams(hp):
         raise ValueError(f"architecture must be a JSON object; got {type(hp).__name__}")
     expected = default_hparams()
     missing = sorted(set(expected) - set(hp))
-    extra = sorted(set(hp) - set(expected))
+    extra = sorted(set(hp) - set(expected) - set(OPTIONAL))
     if missing or extra:
         raise ValueError(f"architecture keys: missing {missing}, unexpected {extra}")
     if hp["name"] != ARCHITECTURE:
@@ -65,6 +97,10 @@ def validate_hparams(hp):
             raise ValueError(f"architecture {key} must be an integer between 1 and {top}; got {hp[key]!r}")
     if hp["padding"] not in PADDINGS:
         raise ValueError(f"architecture padding must be one of {PADDINGS}; got {hp['padding']!r}")
+    if not isinstance(hp.get("centered", False), bool):
+        raise ValueError(f"architecture centered must be true or false; got {hp['centered']!r}")
+    if hp.get("conditioning", "none") not in CONDITIONINGS:
+        raise ValueError(f"architecture conditioning must be one of {CONDITIONINGS}; got {hp['conditioning']!r}")
     return hp
 
 
@@ -97,17 +133,29 @@ class BFNorm(nn.Module):
         return x / sd * self.weight.to(x.dtype)
 
 
-def _block(c_in, c_out, padding):
-    conv = nn.Conv2d(c_in, c_out, 3, padding=1, bias=False, padding_mode=padding)
-    return nn.Sequential(conv, BFNorm(c_out), nn.ReLU())
+def _block(c_in, c_out, padding, bias):
+    conv = nn.Conv2d(c_in, c_out, 3, padding=1, bias=bias, padding_mode=padding)
+    return nn.Sequential(conv, nn.BatchNorm2d(c_out) if bias else BFNorm(c_out), nn.ReLU())
 
 
-def _scale(c_in, c_out, padding):
-    return nn.Sequential(_block(c_in, c_out, padding), _block(c_out, c_out, padding))
+def _scale(c_in, c_out, padding, bias=False):
+    return nn.Sequential(_block(c_in, c_out, padding, bias), _block(c_out, c_out, padding, bias))
+
+
+def edm_scalings(sigma, sigma_data):
+    """EDM's ``(c_skip, c_out, c_in, c_noise)`` at ``sigma`` (a tensor) for data std ``sigma_data``.
+
+    References
+    ----------
+    Karras et al., NeurIPS 2022, table 1 ("Preconditioning", EDM column).
+    """
+    total = sigma ** 2 + sigma_data ** 2
+    return sigma_data ** 2 / total, sigma * sigma_data / total.sqrt(), 1 / total.sqrt(), sigma.log() / 4
 
 
 class BiasFreeUNet(nn.Module):
-    """``y ↦ y − f(y)``, ``f`` a 3-scale bias-free U-Net predicting the noise (blind: no σ input).
+    """``y ↦ y − f(y)``, ``f`` a 3-scale bias-free U-Net predicting the noise (blind: no σ input);
+    or a centered or σ-conditioned variant (module docstring).
 
     Parameters
     ----------
@@ -117,24 +165,37 @@ class BiasFreeUNet(nn.Module):
         Image channels.
     padding : {'zeros', 'circular'}
         Convolution padding: ``'circular'`` for periodic data (stationary fields on a torus).
+    centered : bool
+        ``D(y) = m + D₀(y − m)`` with the buffer ``mean`` (set by the trainer to the data's mean).
+    conditioning : {'none', 'edm'}
+        ``'edm'``: σ is an input (buffers ``mean`` and ``sigma_data`` set by the trainer).
     """
 
-    def __init__(self, width=32, channels=1, padding="zeros", scales=SCALES, convs_per_scale=2, name=ARCHITECTURE):
+    def __init__(self, width=32, channels=1, padding="zeros", scales=SCALES, convs_per_scale=2, name=ARCHITECTURE,
+                 centered=False, conditioning="none"):
         super().__init__()
         validate_hparams({"name": name, "width": width, "channels": channels, "scales": scales,
-                          "convs_per_scale": convs_per_scale, "padding": padding})
+                          "convs_per_scale": convs_per_scale, "padding": padding, "centered": centered,
+                          "conditioning": conditioning})
         w = [width * 2 ** s for s in range(SCALES)]
-        self.hparams = default_hparams(width, channels, padding)
-        self.down = nn.ModuleList([_scale(channels, w[0], padding), _scale(w[0], w[1], padding)])
-        self.mid = _scale(w[1], w[2], padding)
-        self.up = nn.ModuleList([nn.ConvTranspose2d(w[2], w[1], 2, stride=2, bias=False),
-                                 nn.ConvTranspose2d(w[1], w[0], 2, stride=2, bias=False)])
-        self.dec = nn.ModuleList([_scale(2 * w[1], w[1], padding), _scale(2 * w[0], w[0], padding)])
-        self.out = nn.Conv2d(w[0], channels, 3, padding=1, bias=False, padding_mode=padding)
-        nn.init.zeros_(self.out.weight)  # start as the identity D(y) = y: small, stable early losses
+        self.hparams = default_hparams(width, channels, padding, centered, conditioning)
+        self.conditioned = bias = conditioning != "none"
+        if centered or self.conditioned:
+            self.register_buffer("mean", torch.zeros(1, channels, 1, 1))
+        if self.conditioned:
+            self.register_buffer("sigma_data", torch.ones(()))
+        self.down = nn.ModuleList([_scale(channels + bias, w[0], padding, bias), _scale(w[0], w[1], padding, bias)])
+        self.mid = _scale(w[1], w[2], padding, bias)
+        self.up = nn.ModuleList([nn.ConvTranspose2d(w[2], w[1], 2, stride=2, bias=bias),
+                                 nn.ConvTranspose2d(w[1], w[0], 2, stride=2, bias=bias)])
+        self.dec = nn.ModuleList([_scale(2 * w[1], w[1], padding, bias), _scale(2 * w[0], w[0], padding, bias)])
+        self.out = nn.Conv2d(w[0], channels, 3, padding=1, bias=bias, padding_mode=padding)
+        nn.init.zeros_(self.out.weight)  # start as D(y) = y (blind) or m + c_skip (y − m): stable early losses
+        if bias:
+            nn.init.zeros_(self.out.bias)
 
-    def forward(self, y):
-        skips, h = [], y
+    def _features(self, h):
+        skips = []
         for stage in self.down:
             h = stage(h)
             skips.append(h)
@@ -142,7 +203,24 @@ class BiasFreeUNet(nn.Module):
         h = self.mid(h)
         for up, dec, skip in zip(self.up, self.dec, reversed(skips)):
             h = dec(torch.cat([up(h), skip], dim=1))
-        return y - self.out(h)
+        return self.out(h)
+
+    def forward(self, y, sigma=None):
+        """``D(y)`` (blind, centered: ``sigma`` is ignored) or ``D(y, σ)`` (conditioned: ``sigma`` a
+        positive float or a tensor of one σ per image is required)."""
+        m = getattr(self, "mean", None)
+        u = y if m is None else y - m.to(y.dtype)
+        if not self.conditioned:
+            out = u - self._features(u)
+        else:
+            if sigma is None:
+                raise ValueError("a sigma-conditioned U-Net needs sigma: call it as module(y, sigma)")
+            s = torch.as_tensor(sigma, dtype=y.dtype, device=y.device).reshape(-1)
+            s = s.expand(y.shape[0]).reshape(-1, 1, 1, 1)
+            c_skip, c_out, c_in, c_noise = edm_scalings(s, self.sigma_data.to(y.dtype))
+            level = c_noise.expand(y.shape[0], 1, *y.shape[-2:])
+            out = c_skip * u + c_out * self._features(torch.cat([c_in * u, level], dim=1))
+        return out if m is None else out + m.to(y.dtype)
 
 
 def build(hparams):
@@ -166,21 +244,21 @@ def expected_state(hparams, parameters_only=False):
     return {name: (tuple(t.shape), t.dtype) for name, t in items}
 
 
-def apply_padded(module, y):
-    """``module(y)`` for any ``H, W``: pad to a multiple of ``2**(SCALES-1)``, run, crop back.
+def apply_padded(module, y, sigma=None):
+    """``module(y, sigma)`` for any ``H, W``: pad to a multiple of ``2**(SCALES-1)``, run, crop back.
 
     The padding splits evenly between both sides and reflects the image (``'reflect'``), or wraps
     it for a circular network (``'circular'``, exact when ``H, W`` are already multiples).
-    Padding is a linear map of ``y``, so homogeneity is kept.
+    Padding is a linear map of ``y``, so homogeneity (about ``m`` for a centered network) is kept.
     """
     m = 2 ** (SCALES - 1)
     h, w = y.shape[-2:]
     ph, pw = -h % m, -w % m
     if ph == 0 and pw == 0:
-        return module(y)
+        return module(y, sigma)
     mode = "circular" if module.hparams["padding"] == "circular" else "reflect"
     pad = (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2)
     if mode == "reflect" and (ph >= h or pw >= w):  # reflect needs pad < size
         mode = "replicate"
-    out = module(F.pad(y, pad, mode=mode))
+    out = module(F.pad(y, pad, mode=mode), sigma)
     return out[..., pad[2]:pad[2] + h, pad[0]:pad[0] + w]

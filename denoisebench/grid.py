@@ -46,8 +46,14 @@ def default_datasets():
 
 
 def default_denoisers():
-    """The available denoisers a default run covers: all but the ``heavy`` ones (e.g. bm3d)."""
-    return [name for name in list_denoisers() if not getattr(denoiser_class(name), "heavy", False)]
+    """The available denoisers a default run covers: all but the ``heavy`` ones (e.g. bm3d), each
+    as its ``default_specs`` when the class lists several (``unet`` and its variants), else its name."""
+    specs = []
+    for name in list_denoisers():
+        cls = denoiser_class(name)
+        if not getattr(cls, "heavy", False):
+            specs.extend(getattr(cls, "default_specs", (name,)))
+    return specs
 
 
 @dataclasses.dataclass(frozen=True)

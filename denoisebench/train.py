@@ -1,4 +1,5 @@
-"""Train the bias-free U-Net on a dataset: blind over σ, resumable, deterministic on CPU.
+"""Train the U-Net on a dataset (bias-free and blind, centered, or σ-conditioned), resumable,
+deterministic on CPU.
 
 Recipe (docs/theory.md §7, §12)
 ------------------------------------
@@ -17,6 +18,11 @@ Recipe (docs/theory.md §7, §12)
   docs/theory.md §12 measured a +5.9 dB gap — count as much as the large ones.  Measured here
   (``gaussian``, width 32, 5000 steps, whole images): gap to the MMSE at σ = 0.01 of +0.52 dB with
   this weighting against +5.67 dB unweighted.
+- Variant (:data:`VARIANTS`): ``blind`` (bias-free, σ not an input), ``centered`` (bias-free about
+  the training mean ``m``: ``D(y) = m + D₀(y − m)``) or ``conditioned`` (σ an input, EDM
+  preconditioning around ``m``; :mod:`denoisebench._bfunet`).  ``m`` (per channel) and ``σ_d`` are
+  measured on the training images and stored in the network's buffers.  With EDM's weighting the
+  conditioned network's loss is EDM's: ``‖F − (x − m − c_skip(y − m))/c_out‖²``.
 - Adam, linear warm-up then cosine decay to ``final_lr · lr``; gradient-norm clipping.
 - Checkpoints (safetensors, no pickle; :mod:`denoisebench.weights_io`) every ``ckpt_every`` steps and
   at the end, written atomically.  Every random draw of step ``t`` comes from a generator seeded by
@@ -42,7 +48,7 @@ import numpy as np
 from ._train_checks import (MAX_STEPS, MAX_TRAIN_BYTES, MAX_VALIDATIONS, TrainingDivergedError, check_bounds,
                             check_finite, check_memory, check_output, memory_estimate)
 
-__all__ = ["DEFAULTS", "LOSS_WEIGHTS", "MAX_STEPS", "MAX_TRAIN_BYTES", "MAX_VALIDATIONS", "SIGMA_SAMPLERS",
+__all__ = ["AUGMENTATIONS", "DEFAULTS", "LOSS_WEIGHTS", "VARIANTS", "MAX_STEPS", "MAX_TRAIN_BYTES", "MAX_VALIDATIONS", "SIGMA_SAMPLERS",
            "TrainingDivergedError", "lr_at", "memory_estimate", "train"]
 
 
@@ -68,7 +74,10 @@ LOSS_WEIGHTS = {
     "none": lambda s, sd: s * 0 + 1.0,
 }
 
-DEFAULTS = {"n_train": 2048, "steps": 5000, "patch": 32, "width": 32, "seed": 0, "device": "cpu",
+#: Variant name → architecture keys (:func:`denoisebench._bfunet.default_hparams`).
+VARIANTS = {"blind": {}, "centered": {"centered": True}, "conditioned": {"conditioning": "edm"}}
+
+DEFAULTS = {"variant": "blind", "augment": "none", "n_train": 2048, "steps": 5000, "patch": 32, "width": 32, "seed": 0, "device": "cpu",
             "sigma_max": 1.0, "batch": 32, "lr": 1e-3, "sigma_min": 0.005, "sigma_sampling": "log-uniform",
             "weighting": "edm", "padding": "zeros", "n_val": 16, "val_every": 250, "ckpt_every": 250,
             "warmup": 0.02, "final_lr": 0.01, "clip": 1.0}
@@ -93,10 +102,28 @@ def _step_generator(seed, step):
     return torch.Generator().manual_seed(int(state[0]) << 31 ^ int(state[1]))
 
 
-def draw_batch(images, step, seed, batch, patch, periodic, sampler, sigma_min, sigma_max):
+def _dihedral(crops, codes):
+    """Each crop under one of the 8 symmetries of the square: ``code = 2·k + f``, ``k`` quarter
+    turns then a left-right flip when ``f`` is 1."""
+    import torch
+
+    out = [torch.rot90(c, int(code) // 2, dims=(-2, -1)) for c, code in zip(crops, codes)]
+    return [torch.flip(c, dims=(-1,)) if int(code) % 2 else c for c, code in zip(out, codes)]
+
+
+#: Data augmentations of the training crops: name → ``(crops, generator) -> crops``.  Drawn after
+#: the crops, σ and noise, so ``'none'`` reproduces the draws of runs made before augmentation existed.
+AUGMENTATIONS = {
+    "none": lambda crops, g: crops,
+    "dihedral": lambda crops, g: _dihedral(crops, __import__("torch").randint(8, (len(crops),), generator=g)),
+}
+
+
+def draw_batch(images, step, seed, batch, patch, periodic, sampler, sigma_min, sigma_max, augment="none"):
     """The ``(x, σ, z)`` of step ``step``: crops (or circular shifts) of training images, σ, noise.
 
-    A pure function of its arguments (CPU generator seeded by ``(seed, step)``).
+    A pure function of its arguments (CPU generator seeded by ``(seed, step)``); ``augment``
+    names an entry of :data:`AUGMENTATIONS` (flips and quarter turns: ``'dihedral'``).
     """
     import torch
 
@@ -112,7 +139,7 @@ def draw_batch(images, step, seed, batch, patch, periodic, sampler, sigma_min, s
         crops = [images[i, :, a:a + patch, b:b + patch] for i, a, b in zip(idx, oi, oj)]
     sigma = SIGMA_SAMPLERS[sampler](torch.rand(batch, generator=g, dtype=torch.float64), sigma_min, sigma_max)
     z = torch.randn((batch, c, patch, patch), generator=g)
-    return torch.stack(crops), sigma.float(), z
+    return torch.stack(AUGMENTATIONS[augment](crops, g)), sigma.float(), z
 
 
 @contextlib.contextmanager
@@ -131,7 +158,8 @@ def _deterministic(device):
 def _check_args(cfg):
     """Every setting checked before anything is sampled, built or written."""
     check_bounds(cfg)
-    for key, table in (("sigma_sampling", SIGMA_SAMPLERS), ("weighting", LOSS_WEIGHTS)):
+    for key, table in (("sigma_sampling", SIGMA_SAMPLERS), ("weighting", LOSS_WEIGHTS), ("variant", VARIANTS),
+                       ("augment", AUGMENTATIONS)):
         if cfg[key] not in table:
             raise ValueError(f"unknown {key} {cfg[key]!r}; valid: {', '.join(table)}")
     if cfg["padding"] not in ("zeros", "circular"):
@@ -157,7 +185,7 @@ def _resolve(dataset_spec, cfg):
                 "dataset_params": params}
 
 
-def _validate(model, x_val, y_val):
+def _validate(model, x_val, y_val, s_val):
     """Mean PSNR (dB, peak 1) of the model on the fixed validation set, in eval mode."""
     import torch
 
@@ -165,10 +193,21 @@ def _validate(model, x_val, y_val):
 
     model.eval()
     with torch.no_grad():
-        out = apply_padded(model, y_val)
+        out = apply_padded(model, y_val, s_val)
     model.train()
     mse = ((out.float() - x_val) ** 2).mean(dim=(1, 2, 3)).double().cpu().numpy()
     return float(np.mean(10 * np.log10(1.0 / np.maximum(mse, 1e-20))))
+
+
+def _set_data_buffers(model, images, sigma_data):
+    """The data constants a centered or conditioned network holds: per-channel mean, pixel std."""
+    import torch
+
+    if hasattr(model, "mean"):
+        mean = np.mean(images, axis=(0, 2, 3), dtype=np.float64).reshape(1, -1, 1, 1)
+        model.mean.copy_(torch.from_numpy(mean))
+    if hasattr(model, "sigma_data"):
+        model.sigma_data.fill_(sigma_data)
 
 
 def _resume(path, model, opt, config):
@@ -187,8 +226,8 @@ def train(dataset_spec, n_train=2048, steps=5000, patch=32, width=32, seed=0, de
           sigma_max=1.0, batch=32, lr=1e-3, resume=True, progress=True, *, sigma_min=0.005,
           sigma_sampling="log-uniform", weighting="edm", padding="zeros", n_val=16, val_every=250,
           ckpt_every=250, warmup=0.02, final_lr=0.01, clip=1.0, amp=None, checkpoint=None,
-          keep_checkpoint=False, stop_at=None):
-    """Train a bias-free U-Net on ``dataset_spec`` and write its weights to ``out`` (safetensors).
+          keep_checkpoint=False, stop_at=None, variant="blind", augment="none"):
+    """Train a U-Net on ``dataset_spec`` and write its weights to ``out`` (safetensors).
 
     Parameters
     ----------
@@ -215,6 +254,10 @@ def train(dataset_spec, n_train=2048, steps=5000, patch=32, width=32, seed=0, de
     resume : bool
         Continue from the checkpoint (``checkpoint``, default ``OUT.ckpt.safetensors``) if it exists
         and was made with the same settings; otherwise start afresh.
+    variant : {'blind', 'centered', 'conditioned'}
+        The network (:data:`VARIANTS`): bias-free blind, bias-free about the data mean, or σ-conditioned.
+    augment : {'none', 'dihedral'}
+        Random flips and quarter turns of each crop (:data:`AUGMENTATIONS`; square crops).
     keep_checkpoint : bool
         Keep the checkpoint after the weights are written (default: remove it).
     stop_at : int, optional
@@ -245,7 +288,7 @@ def train(dataset_spec, n_train=2048, steps=5000, patch=32, width=32, seed=0, de
     from .noise import add_noise
     from .weights_io import save_checkpoint, save_weights
 
-    cfg = {"n_train": n_train, "steps": steps, "patch": patch, "width": width, "seed": seed, "sigma_max": float(sigma_max),
+    cfg = {"variant": variant, "augment": augment, "n_train": n_train, "steps": steps, "patch": patch, "width": width, "seed": seed, "sigma_max": float(sigma_max),
            "sigma_min": float(sigma_min), "batch": batch, "lr": float(lr), "sigma_sampling": sigma_sampling,
            "weighting": weighting, "padding": padding, "n_val": n_val, "val_every": val_every,
            "ckpt_every": ckpt_every, "warmup": float(warmup), "final_lr": float(final_lr), "clip": float(clip or 0)}
@@ -270,10 +313,13 @@ def train(dataset_spec, n_train=2048, steps=5000, patch=32, width=32, seed=0, de
     val_sigma = np.resize(np.asarray(VAL_SIGMAS), n_val)
     x_val = torch.from_numpy(data[n_train:]).to(dev)
     y_val = torch.from_numpy(add_noise(data[n_train:], val_sigma, seed)).to(dev)
+    s_val = torch.as_tensor(val_sigma, dtype=torch.float32, device=dev)
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = build(default_hparams(width, data.shape[1], cfg["padding"])).to(dev)
+        model = build(default_hparams(width, data.shape[1], cfg["padding"], **VARIANTS[variant]))
+    _set_data_buffers(model, data[:n_train], cfg["sigma_data"])
+    model = model.to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"])
     start, result = 0, {}
     if resume and os.path.exists(ckpt):
@@ -298,10 +344,10 @@ def train(dataset_spec, n_train=2048, steps=5000, patch=32, width=32, seed=0, de
             for group in opt.param_groups:
                 group["lr"] = lr_at(step, steps, cfg["lr"], cfg["warmup"], cfg["final_lr"])
             x, sigma, z = draw_batch(x_train, step, seed, batch, cfg["patch"], periodic, sigma_sampling,
-                                     cfg["sigma_min"], cfg["sigma_max"])
+                                     cfg["sigma_min"], cfg["sigma_max"], augment)
             x, sigma, z = x.to(dev), sigma.to(dev), z.to(dev)
             with autocast:
-                x_hat = model(x + sigma[:, None, None, None] * z)
+                x_hat = model(x + sigma[:, None, None, None] * z, sigma)
             err = ((x_hat.float() - x) ** 2).mean(dim=(1, 2, 3))
             loss = (weight_fn(sigma, cfg["sigma_data"]) * err).mean()
             done, value = step + 1, float(loss.detach())
@@ -316,7 +362,7 @@ def train(dataset_spec, n_train=2048, steps=5000, patch=32, width=32, seed=0, de
             opt.step()
             ema = value if ema is None else 0.98 * ema + 0.02 * value
             if done % val_every == 0 or done == steps:
-                val = _validate(model, x_val, y_val)
+                val = _validate(model, x_val, y_val, s_val)
                 history.append([done, ema, val])
             if done % ckpt_every == 0 or done == last:
                 check_finite(model, done, 0.0, "a weight")
@@ -326,7 +372,7 @@ def train(dataset_spec, n_train=2048, steps=5000, patch=32, width=32, seed=0, de
     finished = last == steps
     if finished:
         if val is None:
-            val = _validate(model, x_val, y_val)
+            val = _validate(model, x_val, y_val, s_val)
         save_weights(out, model.eval(), snapshot(steps, val))
         if not keep_checkpoint and os.path.exists(ckpt):
             os.remove(ckpt)

@@ -24,3 +24,13 @@ def backend(request):
 @pytest.fixture(params=["float32", "float64"])
 def dtype(request):
     return np.dtype(request.param)
+
+
+@pytest.fixture
+def torch_one_thread():
+    """Tiny networks run fastest on one torch thread (and far faster on a busy machine)."""
+    torch = pytest.importorskip("torch")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -1,4 +1,4 @@
-"""The ``natural`` dataset: crops of photographs shipped inside skimage and pywt."""
+"""The ``natural`` dataset: crops of photographs shipped inside skimage, pywt and sklearn."""
 import functools
 import socket
 
@@ -12,15 +12,23 @@ from denoisebench.registry import make_dataset
 ALL = SOURCES["train"] + SOURCES["test"]
 
 
+def _raw(name):
+    """The source array straight from its package (independent of the dataset's own loaders)."""
+    import pywt.data
+    import skimage.data
+    from sklearn.datasets import load_sample_images
+
+    other = {"aero": pywt.data.aero, "ascent": pywt.data.ascent,
+             "china": lambda: load_sample_images().images[0], "flower": lambda: load_sample_images().images[1]}
+    return (other.get(name) or getattr(skimage.data, name))()
+
+
 @functools.lru_cache(maxsize=None)
 def _reference(name):
     """The source straight from its package, converted as documented (rgb2gray or /255)."""
-    import pywt.data
-    import skimage.data
     from skimage.color import rgb2gray
 
-    module = pywt.data if name in ("aero", "ascent") else skimage.data
-    image = getattr(module, name)()
+    image = _raw(name)
     image = rgb2gray(image) if image.ndim == 3 else image / 255.0
     return np.asarray(image, dtype=np.float32)
 
@@ -45,7 +53,7 @@ def _locate(crop, names):
 def test_splits_are_disjoint_and_about_30_percent_test():
     assert set(SOURCES) == {"train", "test"}
     assert not set(SOURCES["train"]) & set(SOURCES["test"])
-    assert len(set(ALL)) == len(ALL) == 17
+    assert len(set(ALL)) == len(ALL) == 22
     assert 0.2 <= len(SOURCES["test"]) / len(ALL) <= 0.4
     assert "camera" in ALL and "ascent" in ALL  # skimage's camera once, pywt's duplicate skipped
 
@@ -59,7 +67,7 @@ def test_all_sources_load_without_network(monkeypatch):
     load_source.cache_clear()
     for name in ALL:
         image = load_source(name)
-        assert image.ndim == 2 and image.dtype == np.float32 and min(image.shape) >= 128
+        assert image.ndim == 2 and image.dtype == np.float32 and min(image.shape) >= 100
         assert 0.0 <= image.min() and image.max() <= 1.0 and image.std() > 0.02
         assert not image.flags.writeable  # the cache cannot be corrupted by a caller
         np.testing.assert_array_equal(image, _reference(name))
@@ -101,16 +109,16 @@ def test_crops_are_slices_of_the_split_sources(split):
 
 
 def test_sources_smaller_than_the_crop_are_skipped():
-    # Only hubble_deep_field (872x1000) holds an 800x900 crop; no test source does.
-    x = Natural(size=(800, 900)).sample(3, seed=0, split="train")[:, 0]
+    # Only retina (1411x1411) holds a 1000x1100 crop; no test source does.
+    x = Natural(size=(1000, 1100)).sample(3, seed=0, split="train")[:, 0]
     tops = []
     for crop in x:
-        where = _locate(crop, ["hubble_deep_field"])
+        where = _locate(crop, ["retina"])
         assert where
         tops.append(where[0][1:])
     assert len(set(tops)) > 1  # random positions
     with pytest.raises(ValueError, match="no source"):
-        Natural(size=(800, 900)).sample(1, split="test")
+        Natural(size=(1000, 1100)).sample(1, split="test")
 
 
 def test_sources_equally_likely_and_positions_uniform(monkeypatch):
@@ -164,12 +172,8 @@ def test_default_is_gray_and_unchanged(size, split):
 
 
 def test_rgb_sources_are_the_colour_photographs():
-    import pywt.data
-    import skimage.data
-
     def is_colour(name):
-        module = pywt.data if name in ("aero", "ascent") else skimage.data
-        return getattr(module, name)().ndim == 3
+        return _raw(name).ndim == 3
 
     for split in ("train", "test"):
         assert set(_natural.RGB_SOURCES[split]) == {n for n in SOURCES[split] if is_colour(n)}
@@ -178,11 +182,9 @@ def test_rgb_sources_are_the_colour_photographs():
 
 @pytest.mark.parametrize("split", ["test", "train"])
 def test_rgb_crops_are_windows_of_the_colour_sources(split):
-    import skimage.data
-
-    x = make_dataset("natural:color=rgb,size=37x31").sample(10, seed=2, split=split)
-    assert x.shape == (10, 3, 37, 31) and x.dtype == np.float32 and Natural(color="rgb").channels == 3
-    refs = {n: (getattr(skimage.data, n)() / 255.0).astype(np.float32) for n in _natural.RGB_SOURCES[split]}
+    x = make_dataset("natural:color=rgb,size=37x31").sample(24, seed=2, split=split)
+    assert x.shape == (24, 3, 37, 31) and x.dtype == np.float32 and Natural(color="rgb").channels == 3
+    refs = {n: (_raw(n) / 255.0).astype(np.float32) for n in _natural.RGB_SOURCES[split]}
     used = set()
     for crop in x:
         hits = [

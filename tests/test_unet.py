@@ -16,13 +16,7 @@ from denoisebench.testing import check_denoiser  # noqa: E402
 from denoisebench.commands import train as train_command  # noqa: E402
 from denoisebench.train import VAL_SIGMAS, train  # noqa: E402
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny networks run fastest on one thread (and far faster on a busy machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 TINY = dict(n_train=16, steps=6, patch=8, width=4, batch=4, n_val=3, val_every=3, ckpt_every=2, progress=False)
@@ -135,14 +129,17 @@ def test_shipped_natural_weights_beat_wiener_at_sigma_0_1():
 
 # -- training -------------------------------------------------------------------------------------
 def test_training_reduces_the_loss(tmp_path):
-    """The network starts as the identity (zero last layer): after a few steps it beats the noisy input."""
+    """The network starts as the identity (zero last layer, exactly 0 dB over the noisy input): after a
+    few steps it beats the noisy input.  Margin 0.25 dB: with the training split's 22 photographs
+    (five added for the U-Net round) this 60-step width-4 run measured 0.41–0.54 dB over four
+    n_val / n_train settings (0.49 here); with the earlier 12 it was above 0.5, the old threshold."""
     cfg = {**TINY, "steps": 60, "val_every": 60, "lr": 3e-3}
     result = train("natural:size=16", out=str(tmp_path / "w.safetensors"), **cfg)
     data = db.make_dataset("natural", size=16).sample(cfg["n_train"] + cfg["n_val"], 0, split="train")
     x_val = data[cfg["n_train"]:].astype(np.float64)
     y_val = db.add_noise(data[cfg["n_train"]:], np.resize(VAL_SIGMAS, cfg["n_val"]), 0).astype(np.float64)
     noisy_psnr = np.mean(10 * np.log10(1 / np.mean((y_val - x_val) ** 2, axis=(1, 2, 3))))
-    assert result["finished"] and result["val_psnr"] > noisy_psnr + 0.5
+    assert result["finished"] and result["val_psnr"] > noisy_psnr + 0.25
     model, meta = weights_io.load_weights(result["out"])
     assert meta["training"]["steps"] == 60 and meta["training"]["dataset"] == "natural:size=16"
     assert meta["architecture"] == default_hparams(4, 1, "zeros")

@@ -34,12 +34,7 @@ SHIPPED_V1 = {
 }
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def random_unet(width=4, channels=1, padding="zeros", seed=0):
@@ -324,6 +319,26 @@ def test_shipped_weights_are_version_2_and_hold_the_trained_tensors(name):
     assert _v1_checksum(_tensors(path)) == SHIPPED_V1[name]  # the re-save kept every tensor bit for bit
     model, meta = weights_io.load_weights(path)
     assert meta["training"]["dataset_name"] == name and not model.training
+
+
+SHIPPED_FILES = sorted(f for f in os.listdir(_unet.WEIGHTS_DIR) if f.endswith(".safetensors"))
+
+
+@pytest.mark.parametrize("filename", SHIPPED_FILES)
+def test_every_shipped_file_is_version_2_of_its_dataset_and_variant(filename):
+    """Each file's checksum (recomputed here), dataset and variant agree with its name: the name is
+    ``<dataset>[-rgb][-centered|-cond].safetensors`` (denoisers/_unet.py picks files by it)."""
+    path = os.path.join(_unet.WEIGHTS_DIR, filename)
+    metadata, table, data = _raw(path)
+    assert metadata["format_version"] == "2" and metadata["sha256"] == _v2_checksum(metadata, table, data)
+    model, meta = weights_io.load_weights(path)
+    stem = filename.removesuffix(".safetensors")
+    suffix, variant = next(((s, v) for s, v in (("-cond", "conditioned"), ("-centered", "centered"))
+                            if stem.endswith(s)), ("", "blind"))
+    base = stem.removesuffix(suffix)
+    assert _bfunet.variant_of(meta["architecture"]) == variant
+    assert meta["training"]["dataset_name"] == base.removesuffix("-rgb")
+    assert model.hparams["channels"] == (3 if base.endswith("-rgb") else 1)
 
 
 # -- the denoiser ------------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """``denoisebench train``: train the bias-free U-Net on a dataset; write safetensors weights."""
 from __future__ import annotations
 
-from ..train import DEFAULTS, LOSS_WEIGHTS, SIGMA_SAMPLERS, train
+from ..train import AUGMENTATIONS, DEFAULTS, LOSS_WEIGHTS, SIGMA_SAMPLERS, VARIANTS, train
 
 NAME = "train"
 
@@ -10,8 +10,9 @@ def add_parser(subparsers):
     """Add ``denoisebench train`` to an argparse ``subparsers``; its handler is ``args.handler``."""
     d = DEFAULTS
     p = subparsers.add_parser(
-        NAME, help="train the bias-free U-Net on a dataset; write FILE.safetensors",
-        description="Train a bias-free U-Net (blind over sigma) on seeded training images of a dataset and "
+        NAME, help="train a U-Net (bias-free blind, centered, or sigma-conditioned); write FILE.safetensors",
+        description="Train a U-Net (by default bias-free and blind over sigma; --variant centered: bias-free about "
+        "the training mean; --variant conditioned: sigma as an input, EDM preconditioning) on seeded training images of a dataset and "
         "write its weights (safetensors + metadata). Checkpoints every --ckpt-every steps: rerunning "
         "the same command resumes. Deterministic for a seed on CPU.")
     p.add_argument("--dataset", required=True, metavar="SPEC", help="dataset spec (name or name:key=value,...)")
@@ -28,6 +29,11 @@ def add_parser(subparsers):
             ("clip", float, "gradient-norm clip (0: none)"), ("stop-at", int, "stop after this many steps (resumable)")):
         key = flag.replace("-", "_")
         p.add_argument(f"--{flag}", type=typ, default=d.get(key), help=f"{help_} (default %(default)s)")
+    p.add_argument("--variant", choices=list(VARIANTS), default=d["variant"],
+                   help="blind: bias-free, sigma not an input; centered: bias-free about the training mean; "
+                   "conditioned: sigma an input (EDM preconditioning) (default %(default)s)")
+    p.add_argument("--augment", choices=list(AUGMENTATIONS), default=d["augment"],
+                   help="dihedral: random flips and quarter turns of each crop (default %(default)s)")
     p.add_argument("--device", default=d["device"], help="torch device (default %(default)s)")
     p.add_argument("--sigma-sampling", choices=list(SIGMA_SAMPLERS), default=d["sigma_sampling"],
                    help="law of the training sigma (default %(default)s)")
@@ -47,7 +53,7 @@ def main(args):
     """Run ``denoisebench train`` from parsed ``args``; return the exit code (ValueError on bad input)."""
     names = ("n_train", "steps", "patch", "width", "seed", "device", "sigma_max", "batch", "lr", "sigma_min",
              "sigma_sampling", "weighting", "padding", "n_val", "val_every", "ckpt_every", "warmup", "final_lr",
-             "clip", "amp", "keep_checkpoint", "stop_at", "resume")
+             "clip", "amp", "keep_checkpoint", "stop_at", "resume", "variant", "augment")
     result = train(args.dataset, out=args.out, progress=not args.quiet, **{k: getattr(args, k) for k in names})
     state = "wrote" if result["finished"] else f"stopped at step {result['step']}; checkpoint kept for"
     print(f"{state} {result['out']} (validation PSNR {result['val_psnr'] or float('nan'):.2f} dB, "

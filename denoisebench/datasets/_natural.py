@@ -1,4 +1,4 @@
-"""Crops of photographs shipped inside scikit-image and PyWavelets (no download), gray or rgb."""
+"""Crops of photographs shipped inside scikit-image, PyWavelets and scikit-learn (no download), gray or rgb."""
 from __future__ import annotations
 
 import copy
@@ -11,25 +11,48 @@ from ._base import Dataset
 
 __all__ = ["Natural", "RGB_SOURCES", "SOURCES", "load_source", "load_source_rgb"]
 
-#: Source photographs of each split, disjoint: about 30% of the 17 sources are held out
-#: for ``test``, chosen for varied content (urban scene, portrait, still life, texture,
-#: aerial view).  Every one is a file inside the installed package (no download).
+#: Source photographs of each split, disjoint: 5 of the 22 sources are held out for
+#: ``test``, chosen for varied content (urban scene, portrait, still life, texture, aerial
+#: view).  Every one is a file inside an installed package (no download).  ``train`` holds
+#: every other offline photograph those packages ship (the first 12 since the start; cell,
+#: retina, microaneurysms, china and flower added for the U-Net's training).  Left out:
+#: skimage's synthetic images (phantom, checkerboard, colorwheel, logo, blobs, horse), the
+#: 25×25 ``lfw_subset`` faces, ``cat`` (= chelsea), and the stereo ``motorcycle`` and
+#: ``grace_hopper``, which ``scripts/export_images.py`` exports as whole test photographs.
 SOURCES = {
     "train": (
         "moon", "coins", "brick", "gravel", "chelsea", "rocket", "text", "page", "clock",
-        "immunohistochemistry", "hubble_deep_field", "ascent",
+        "immunohistochemistry", "hubble_deep_field", "ascent", "cell", "retina", "microaneurysms",
+        "china", "flower",
     ),
     "test": ("camera", "astronaut", "coffee", "grass", "aero"),
 }
 
-#: Where each source lives: ``skimage.data`` or ``pywt.data`` (pywt's ``camera`` is
-#: skimage's, so it is left out).
-_PYWT = ("aero", "ascent")
+def _sklearn_image(index):
+    from sklearn.datasets import load_sample_images
+
+    return load_sample_images().images[index]
+
+
+def _package_image(module, name):
+    import importlib
+
+    return getattr(importlib.import_module(module), name)()
+
+
+#: Sources not read by ``skimage.data.<name>()``: name → loader of the raw array (pywt's
+#: ``camera`` is skimage's, so it is left out).
+_LOADERS = {
+    "aero": lambda: _package_image("pywt.data", "aero"),
+    "ascent": lambda: _package_image("pywt.data", "ascent"),
+    "china": lambda: _sklearn_image(0),
+    "flower": lambda: _sklearn_image(1),
+}
 
 #: The colour photographs of each split (``color=rgb``): the sources stored as RGB.
 #: Still disjoint, since each is a subset of its split in :data:`SOURCES`.
 RGB_SOURCES = {
-    "train": ("chelsea", "rocket", "immunohistochemistry", "hubble_deep_field"),
+    "train": ("chelsea", "rocket", "immunohistochemistry", "hubble_deep_field", "retina", "china", "flower"),
     "test": ("astronaut", "coffee"),
 }
 
@@ -40,11 +63,8 @@ def _read(name):
     known = SOURCES["train"] + SOURCES["test"]
     if name not in known:
         raise ValueError(f"unknown source {name!r}; valid: {', '.join(known)}")
-    if name in _PYWT:
-        import pywt.data as module
-    else:
-        import skimage.data as module
-    return np.asarray(getattr(module, name)())
+    load = _LOADERS.get(name) or (lambda: _package_image("skimage.data", name))
+    return np.asarray(load())
 
 
 @functools.lru_cache(maxsize=None)
@@ -115,21 +135,21 @@ class Natural(Dataset):
     Each image is a crop of the requested shape, at a uniformly random position, of a
     source photograph drawn uniformly from the split's sources that are at least that
     large (each source equally likely, whatever its size; smaller ones are skipped).
-    The sources are the photographs shipped inside scikit-image (``skimage.data``) and
-    PyWavelets (``pywt.data``), so nothing is downloaded; see :data:`SOURCES` for the
+    The sources are the photographs shipped inside scikit-image (``skimage.data``),
+    PyWavelets (``pywt.data``) and scikit-learn (``load_sample_images``), so nothing is downloaded; see :data:`SOURCES` for the
     fixed, disjoint train and test lists.
 
     Parameters
     ----------
     size : int, tuple (H, W) or str 'HxW', default 64
         Crop shape; must fit in at least one source of the split.  The test sources are
-        512x512 but coffee (400x600); the train sources range from 172x448 (text) to
-        872x1000 (hubble_deep_field).
+        512x512 but coffee (400x600); the train sources range from 102x102
+        (microaneurysms) to 1411x1411 (retina).
     color : {'gray', 'rgb'}, default 'gray'
-        ``'gray'``: one channel, from all 17 sources.  ``'rgb'``: three channels
-        ``(n, 3, H, W)``, from the six colour sources only (:data:`RGB_SOURCES`: test
-        astronaut and coffee; train chelsea, rocket, immunohistochemistry and
-        hubble_deep_field); grayscale sources are not used.
+        ``'gray'``: one channel, from all 22 sources.  ``'rgb'``: three channels
+        ``(n, 3, H, W)``, from the nine colour sources only (:data:`RGB_SOURCES`: test
+        astronaut and coffee; train chelsea, rocket, immunohistochemistry,
+        hubble_deep_field, retina, china, flower); grayscale sources are not used.
 
     Notes
     -----
@@ -145,6 +165,8 @@ class Natural(Dataset):
        2:e453, 2014 (``skimage.data``: provenance of each photograph in its docstring).
     .. [2] G. R. Lee, R. Gommers, F. Wasilewski, K. Wohlfahrt, A. O'Leary, "PyWavelets: A
        Python package for wavelet analysis", JOSS 4(36):1237, 2019 (``pywt.data``).
+    .. [3] F. Pedregosa et al., "Scikit-learn: machine learning in Python", JMLR 12, 2011
+       (``sklearn.datasets.load_sample_images``: china.jpg and flower.jpg).
     """
 
     scale = "[0, 1]: photographs, uint8 / 255 (gray: colour sources via skimage rgb2gray)"

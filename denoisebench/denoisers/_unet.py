@@ -1,8 +1,11 @@
-"""``unet``: the trained bias-free U-Net (blind: σ is not an input), shipped per dataset.
+"""``unet``: the trained U-Net, shipped per dataset in three variants.
 
-Weights come from ``denoisebench/weights/<dataset>.safetensors`` for one channel and
-``<dataset>-rgb.safetensors`` for three (trained by ``denoisebench train``; :func:`shipped_weights`),
-or any file (``unet:weights=PATH``).  A dataset without weights of its own listed in
+``variant=blind`` (the default): bias-free, σ not an input; ``variant=centered``: bias-free about the
+training mean, ``D(y) = m + D₀(y − m)``; ``variant=conditioned``: σ an input, EDM preconditioning
+(:mod:`denoisebench._bfunet`).  Weights come from ``denoisebench/weights/<dataset><suffix>.safetensors``
+(suffix ``-rgb`` for three channels, then ``-centered`` or ``-cond`` for the variant; trained by
+``denoisebench train``; :func:`shipped_weights`), or any file (``unet:weights=PATH``, whose
+architecture decides the variant).  A dataset without weights of its own listed in
 :data:`FALLBACK_WEIGHTS` (a ``folder`` of the user's images) uses those of its fallback (``natural``)
 for its channel count.  Arrays cross to torch without leaving their device: torch
 input is used as is, cupy input through DLPack, numpy and array_api_strict input (host memory)
@@ -20,7 +23,7 @@ import numpy as np
 from ..base import Denoiser, NotApplicableError
 from ..registry import register_denoiser
 
-__all__ = ["FALLBACK_WEIGHTS", "UNet", "shipped_weights", "WEIGHTS_DIR"]
+__all__ = ["FALLBACK_WEIGHTS", "UNet", "VARIANT_SUFFIXES", "shipped_weights", "WEIGHTS_DIR"]
 
 #: Folder of the shipped weight files, one per dataset name (package data).
 WEIGHTS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "weights")
@@ -30,22 +33,35 @@ WEIGHTS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__fil
 #: count): a folder of photographs gets the weights trained on the bundled photographs.
 FALLBACK_WEIGHTS = {"folder": "natural"}
 
+#: Variant → file-name suffix of its shipped weights.
+VARIANT_SUFFIXES = {"blind": "", "centered": "-centered", "conditioned": "-cond"}
 
-def shipped_weights(dataset_name, channels=1):
-    """Path of the shipped weights for ``dataset_name`` and ``channels`` (it may not exist):
-    ``<name>.safetensors`` for 1 channel, ``<name>-rgb.safetensors`` for 3, ``<name>-c<C>`` otherwise."""
-    suffix = {1: "", 3: "-rgb"}.get(channels, f"-c{channels}")
+
+def shipped_weights(dataset_name, channels=1, variant="blind"):
+    """Path of the shipped weights for ``dataset_name``, ``channels`` and ``variant`` (it may not
+    exist): ``<name>.safetensors`` for 1 channel, ``<name>-rgb`` for 3, ``<name>-c<C>`` otherwise,
+    then the variant's suffix (:data:`VARIANT_SUFFIXES`): ``natural-cond.safetensors``."""
+    suffix = {1: "", 3: "-rgb"}.get(channels, f"-c{channels}") + VARIANT_SUFFIXES[variant]
     return os.path.join(WEIGHTS_DIR, f"{dataset_name}{suffix}.safetensors")
 
 
-def _shipped_for(dataset):
-    """``(path, own)``: the dataset's shipped weights for its channel count, or its fallback's
-    (``own`` False) when it has none and :data:`FALLBACK_WEIGHTS` names one."""
+def _shipped_for(dataset, variant):
+    """``(path, own)``: the dataset's shipped weights for its channel count and ``variant``, or its
+    fallback's (``own`` False) when it has none and :data:`FALLBACK_WEIGHTS` names one."""
     channels = getattr(dataset, "channels", 1)
-    path = shipped_weights(dataset.name, channels)
+    path = shipped_weights(dataset.name, channels, variant)
     if os.path.exists(path) or dataset.name not in FALLBACK_WEIGHTS:
         return path, True
-    return shipped_weights(FALLBACK_WEIGHTS[dataset.name], channels), False
+    return shipped_weights(FALLBACK_WEIGHTS[dataset.name], channels, variant), False
+
+
+def _check_variant(module, variant, path):
+    """Weights given by path must be of the variant asked for, when one is asked for."""
+    from .._bfunet import variant_of
+
+    found = variant_of(module.hparams)
+    if variant is not None and found != variant:
+        raise ValueError(f"unet: variant={variant} asked for, but the weights {os.fspath(path)} are a {found} network")
 
 
 def _check_channels(module, dataset, path):
@@ -80,7 +96,7 @@ _CONVERSIONS = {
 
 @register_denoiser("unet")
 class UNet(Denoiser):
-    """Bias-free U-Net denoiser, ``D(λy) = λ D(y)``, trained blind over σ (σ is ignored).
+    """Trained U-Net: bias-free and blind (``D(λy) = λ D(y)``), centered, or σ-conditioned (``variant``).
 
     Parameters
     ----------
@@ -93,6 +109,12 @@ class UNet(Denoiser):
         another channel count than the dataset's are not applicable either.
     dataset : Dataset or spec, optional
         The dataset being scored (set by the runner); used only when ``weights`` is ``None``.
+    variant : {None, 'blind', 'centered', 'conditioned'}
+        Which shipped network: ``None`` is ``'blind'`` for shipped weights and whatever the file is
+        for ``weights=PATH`` (a file of another variant than one asked for is a ``ValueError``).
+        ``'blind'``: bias-free, σ not an input (the homogeneity and Jacobian analyses are about
+        it).  ``'centered'``: bias-free about the training mean ``m``, ``D(y) = m + D₀(y − m)``.
+        ``'conditioned'``: σ is an input, EDM preconditioning; ``D(y, σ) → y`` as σ → 0.
     device : str, optional
         Torch device for host (numpy, array_api_strict) input; default ``'cpu'``.  Device arrays
         are always computed on their own device.
@@ -114,19 +136,23 @@ class UNet(Denoiser):
     """
 
     needs_dataset = True
+    #: What a default run covers: the three variants (each not applicable where it has no weights).
+    default_specs = ("unet", "unet:variant=centered", "unet:variant=conditioned")
     #: Feature maps: about 300 times the input's bytes measured (64 images of 128x128).
     memory_factor = 320
     from .._params import AnyOf, Bool, Check, Device, Opt, Path  # the rule vocabulary (not kept on the class)
+    from .._rules import OneOf
     param_rules = {"weights": AnyOf(Opt(Path(), "the dataset's shipped weights"),
                                     Check(lambda w: hasattr(w, "hparams"), "a BiasFreeUNet module")),
-                   "device": Device(), "amp": Bool()}
-    del AnyOf, Bool, Check, Device, Opt, Path
+                   "device": Device(), "amp": Bool(), "variant": Opt(OneOf(*VARIANT_SUFFIXES), "blind when shipped")}
+    del AnyOf, Bool, Check, Device, OneOf, Opt, Path
 
-    def __init__(self, weights=None, dataset=None, device=None, amp=False):
+    def __init__(self, weights=None, dataset=None, device=None, amp=False, variant=None):
         self.weights = weights
         self.dataset = dataset
         self.device = device
         self.amp = amp
+        self.variant = variant
 
     # -- weights ---------------------------------------------------------------------------------
     def input_files(self):
@@ -135,7 +161,7 @@ class UNet(Denoiser):
         if isinstance(self.weights, (str, os.PathLike)):
             return [os.fspath(self.weights)]
         if self.weights is None and self.dataset is not None:
-            path = _shipped_for(self._dataset())[0]
+            path = _shipped_for(self._dataset(), self.variant or "blind")[0]
             return [path] if os.path.exists(path) else []
         return []
 
@@ -161,20 +187,25 @@ class UNet(Denoiser):
         if self.weights is not None and not isinstance(self.weights, (str, os.PathLike)):
             if not hasattr(self.weights, "hparams"):
                 raise TypeError("unet weights must be a path or a BiasFreeUNet module")
+            _check_variant(self.weights, self.variant, "given as a module")
             return copy.deepcopy(self.weights).float().cpu().eval(), None
         if self.weights is not None:
             module, meta = load_weights(self.weights)
+            _check_variant(module, self.variant, self.weights)
             if self.dataset is not None:
                 _check_channels(module, self._dataset(), self.weights)
                 _warn_other_dataset(meta["training"], self._dataset(), self.weights)
             return module, meta["training"]
         dataset = self._dataset()
-        path, own = _shipped_for(dataset)
+        variant = self.variant or "blind"
+        path, own = _shipped_for(dataset, variant)
         if not os.path.exists(path):
-            raise NotApplicableError(f"no shipped unet weights for dataset {dataset.name!r} with "
+            raise NotApplicableError(f"no shipped unet weights for dataset {dataset.name!r} (variant={variant}) with "
                                      f"{getattr(dataset, 'channels', 1)} channel(s); train them with `denoisebench "
-                                     f"train --dataset {dataset.spec()} --out FILE` and use unet:weights=FILE")
+                                     f"train --dataset {dataset.spec()} --variant {variant} --out FILE` and use "
+                                     "unet:weights=FILE")
         module, meta = load_weights(path)
+        _check_variant(module, variant, path)
         if own:
             _check_same_dataset(meta["training"], dataset, path)
         _check_channels(module, dataset, path)
@@ -205,10 +236,14 @@ class UNet(Denoiser):
 
     # -- denoising -------------------------------------------------------------------------------
     def differentiable_denoise(self, y, sigma=None):
-        """``D(y)`` for a torch tensor ``y`` (N, C, H, W), inside autograd (σ is ignored: blind).
+        """``D(y, σ)`` for a torch tensor ``y`` (N, C, H, W), inside autograd.
 
-        The hook of :mod:`denoisebench.analysis` for exact Jacobians (``torch.func`` works through it).
+        ``sigma`` (a float, or one per image) is ignored by a blind or centered network and
+        required by a conditioned one.  The hook of :mod:`denoisebench.analysis` for exact
+        Jacobians (``torch.func`` works through it).
         """
+        import torch
+
         from .._bfunet import apply_padded
 
         module = self.torch_module(y.device, y.dtype)
@@ -216,16 +251,26 @@ class UNet(Denoiser):
         if y.ndim not in (3, 4) or y.shape[-3] != channels:
             raise ValueError(f"unet: the network takes {channels}-channel images (N, {channels}, H, W); "
                              f"got shape {tuple(y.shape)}")
-        return apply_padded(module, y)
+        if not module.conditioned:
+            return apply_padded(module, y)
+        if sigma is None:
+            raise ValueError("unet: a conditioned network needs sigma")
+        s = torch.as_tensor(sigma).to(device=y.device, dtype=y.dtype).reshape(-1)
+        if y.ndim == 3:
+            return apply_padded(module, y[None], s)[0]
+        return apply_padded(module, y, s)
 
     def _denoise(self, y, sigma, xp):
         import torch
 
+        from .._array_api import to_numpy
+
         to_torch, back = _CONVERSIONS[_namespace_kind(xp)]
         t = to_torch(y, xp, self.device)
+        s = torch.from_numpy(np.asarray(to_numpy(sigma), dtype=np.float64).reshape(-1)).to(t.device)
         autocast = bool(self.amp) and t.device.type == "cuda" and t.dtype == torch.float32
         with torch.no_grad(), torch.autocast(t.device.type, dtype=torch.bfloat16, enabled=autocast):
-            out = self.differentiable_denoise(t).to(t.dtype)
+            out = self.differentiable_denoise(t, s).to(t.dtype)
         return back(out, xp)
 
 
