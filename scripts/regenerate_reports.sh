@@ -18,7 +18,7 @@ declare -A BUDGET=(
   [latest]="4 min"        # every dataset × every default denoiser (the 3 unet variants) × 9 σ, 64 images; bm3d on natural at 0.1
   [unet-tables]="5 s"
   [decay]="2.5 min"        # 5 sizes to 512², 10 denoisers, 16 images: 122 s measured (published running beside it)
-  [sample]="3.5 min"       # gaussian + cartoon ≈ 2 min, phi4 76–97 s
+  [sample]="5 min"         # gaussian + cartoon ≈ 3 min (with the conditioned unet), phi4 76–97 s
   [sampler-error]="5 s"   # closed form, no sampling
   [solve]="3 min"          # gaussian + natural: 122 s measured (published running beside it)
   [performance]="8.5 min"  # two full runs, 498 s measured alone on the machine
@@ -41,9 +41,9 @@ decay() {
   denoisebench decay --n 16 --out reports/decay
 }
 sample() {
-  denoisebench sample --dataset gaussian --denoisers optimal wiener wavelet wavelet-ti curvelet unet empirical \
+  denoisebench sample --dataset gaussian --denoisers optimal wiener wavelet wavelet-ti curvelet unet unet:variant=conditioned empirical \
     --sigma-max 1 --steps 40 --out reports/sample/gaussian
-  denoisebench sample --dataset cartoon --denoisers wiener wavelet wavelet-ti curvelet unet empirical \
+  denoisebench sample --dataset cartoon --denoisers wiener wavelet wavelet-ti curvelet unet unet:variant=conditioned empirical \
     --sigma-max 1 --steps 40 --out reports/sample/cartoon
   # φ⁴ at its critical point, 32², σ_max derived from the data (≈ 15: the magnetisation mode; docs/theory.md §15);
   # 76 s measured on a cold sample cache (9 blocks of 64 fields; cached in $DENOISEBENCH_CACHE afterwards),
