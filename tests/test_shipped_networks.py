@@ -14,12 +14,7 @@ from denoisebench.grid import default_sigmas  # noqa: E402
 DATASETS = ("gaussian", "gmm", "cartoon", "disks", "natural")
 
 
-@pytest.fixture(autouse=True)
-def two_threads():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(min(2, threads))
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def shipped(variant):
