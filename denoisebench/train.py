@@ -102,21 +102,20 @@ def _step_generator(seed, step):
     return torch.Generator().manual_seed(int(state[0]) << 31 ^ int(state[1]))
 
 
-def _dihedral(crops, g):
-    """Each crop under one of the 8 symmetries of the square, drawn from ``g``: ``code = 2·k + f``,
-    ``k`` quarter turns then a left-right flip when ``f`` is 1."""
+def _dihedral(crops, codes):
+    """Each crop under one of the 8 symmetries of the square: ``code = 2·k + f``, ``k`` quarter
+    turns then a left-right flip when ``f`` is 1."""
     import torch
 
-    codes = torch.randint(8, (len(crops),), generator=g).tolist()
-    turned = (torch.rot90(c, code // 2, dims=(-2, -1)) for c, code in zip(crops, codes))
-    return [torch.flip(c, dims=(-1,)) if code % 2 else c for c, code in zip(turned, codes)]
+    out = [torch.rot90(c, int(code) // 2, dims=(-2, -1)) for c, code in zip(crops, codes)]
+    return [torch.flip(c, dims=(-1,)) if int(code) % 2 else c for c, code in zip(out, codes)]
 
 
 #: Data augmentations of the training crops: name → ``(crops, generator) -> crops``.  Drawn after
 #: the crops, σ and noise, so ``'none'`` reproduces the draws of runs made before augmentation existed.
 AUGMENTATIONS = {
     "none": lambda crops, g: crops,
-    "dihedral": _dihedral,
+    "dihedral": lambda crops, g: _dihedral(crops, __import__("torch").randint(8, (len(crops),), generator=g)),
 }
 
 
