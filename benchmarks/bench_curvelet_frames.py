@@ -5,7 +5,7 @@ the UDCT comparison in ``denoisebench perf`` — × backend (numpy, torch-cpu). 
 (cached windows) and makes one untimed call; the timed call is ``inverse(forward(y))``, as the
 denoisers run it.
 """
-from .common import require, to_backend
+from .common import PEAKMEM_NOTE, require, to_backend
 
 
 class CurveletFrames:
@@ -37,3 +37,5 @@ class CurveletFrames:
 
     def peakmem_forward_inverse(self, frame, batch_x_size, backend):
         self._call()
+
+    peakmem_forward_inverse.__doc__ = PEAKMEM_NOTE

@@ -5,9 +5,11 @@ torch-cuda, cupy).  Setup builds the denoiser as ``denoisebench perf`` does
 (:func:`denoisebench.perf.measure.build_for_timing`: the ``gaussian`` dataset for those that need
 one, a fit on 8 images for those that learn, random weights for ``unet``) and moves a
 seeded noisy batch (σ = 0.1) to the backend.  Skipped (NotImplementedError): absent
-backends, host-only peers on a GPU, heavy denoisers (bm3d) beyond one 64×64 image.
+backends, host-only peers on a GPU, heavy denoisers (bm3d) beyond one 64×64 image, denoisers
+that need a file (``torchscript``).  ``peakmem_`` includes the import baseline (see
+:data:`benchmarks.common.PEAKMEM_NOTE`).
 """
-from .common import denoiser_names, require, skip, to_backend
+from .common import PEAKMEM_NOTE, denoiser_names, needs_a_file, require, skip, to_backend
 
 
 class Denoise:
@@ -25,6 +27,9 @@ class Denoise:
         from denoisebench.registry import denoiser_class
 
         cls = denoiser_class(denoiser)
+        reason = needs_a_file(denoiser)
+        if reason:
+            skip(reason)
         if getattr(cls, "heavy", False) and (size, batch) != (64, 1):
             skip(f"{denoiser} is heavy: timed on one 64x64 image only")
         if getattr(cls, "host_only", False) and backend not in ("numpy", "torch-cpu"):
@@ -48,3 +53,5 @@ class Denoise:
 
     def peakmem_denoise(self, denoiser, size, batch, backend):
         self._call()
+
+    peakmem_denoise.__doc__ = PEAKMEM_NOTE

@@ -48,7 +48,8 @@ class WaveletPeers:
         n, side, levels = (256, 64, 3) if denoiser == "wavelet" else (8, 256, 4)
         _, y = perf.noisy_batch("natural", side, n)
         self.y, self.sigma = to_backend(y, backend), perf.SIGMA
-        self.d = make_denoiser(denoiser, wavelet="db4", levels=levels, mode="soft", threshold="bayes")
+        self.d = make_denoiser(denoiser, wavelet="db4", levels=levels, mode="soft", threshold="bayes", coarse="keep",
+                                clip=False)  # as pywt / skimage: the coarse band kept, no clip
         self.d(self.y, self.sigma)
 
     def time_denoise(self, denoiser, backend):

@@ -54,3 +54,23 @@ def denoiser_names():
     except ImportError:
         return []
     return list_denoisers()
+
+
+def needs_a_file(denoiser):
+    """Why ``denoiser`` cannot run by its name alone (``torchscript`` needs ``path=FILE``), or None:
+    such a denoiser is "not applicable" to a benchmark, skipped like one."""
+    from denoisebench.registry import denoiser_class, make_denoiser
+
+    if getattr(denoiser_class(denoiser), "needs_dataset", False):
+        return None
+    try:
+        list(getattr(make_denoiser(denoiser), "input_files", lambda: [])())
+    except (TypeError, ValueError) as exc:
+        return f"{denoiser} needs a file: {exc}"
+    return None
+
+
+#: Said by every ``peakmem_`` benchmark: what asv's number includes.
+PEAKMEM_NOTE = ("asv's peakmem is the process's peak resident memory, so it includes the import baseline "
+                "(python, numpy, scipy, torch: about 64-250 MB depending on what the benchmark imports), "
+                "not only the call's own allocations: compare it across commits, not as an absolute cost.")

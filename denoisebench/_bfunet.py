@@ -60,15 +60,18 @@ MAX_CHANNELS = 4
 #: σ conditioning: ``'none'`` (blind, bias-free) or ``'edm'`` (σ input and EDM preconditioning).
 CONDITIONINGS = ("none", "edm")
 #: Optional architecture keys and their defaults: written only when not the default, so the files
-#: of the plain bias-free network keep exactly their original architecture.
-OPTIONAL = {"centered": False, "conditioning": "none"}
+#: of the plain bias-free network keep exactly their original architecture.  ``sigma_split``: a
+#: conditioned network made of two noise-level experts (below).
+OPTIONAL = {"centered": False, "conditioning": "none", "sigma_split": None, "high_downsample": 1}
 
 
-def default_hparams(width=32, channels=1, padding="zeros", centered=False, conditioning="none"):
+def default_hparams(width=32, channels=1, padding="zeros", centered=False, conditioning="none", sigma_split=None,
+                    high_downsample=1):
     """The hyper-parameters that define the architecture (stored in every weight file)."""
     hp = {"name": ARCHITECTURE, "width": int(width), "channels": int(channels), "scales": SCALES,
           "convs_per_scale": 2, "padding": str(padding)}
-    extra = {"centered": centered, "conditioning": conditioning}
+    extra = {"centered": centered, "conditioning": conditioning, "sigma_split": sigma_split,
+             "high_downsample": high_downsample}
     return {**hp, **{k: v for k, v in extra.items() if v != OPTIONAL[k]}}
 
 
@@ -101,6 +104,15 @@ def validate_hparams(hp):
         raise ValueError(f"architecture centered must be true or false; got {hp['centered']!r}")
     if hp.get("conditioning", "none") not in CONDITIONINGS:
         raise ValueError(f"architecture conditioning must be one of {CONDITIONINGS}; got {hp['conditioning']!r}")
+    split = hp.get("sigma_split")
+    if split is not None:
+        if hp.get("conditioning", "none") == "none":
+            raise ValueError("architecture sigma_split needs a conditioned network (conditioning 'edm')")
+        if not isinstance(split, float) or not 0 < split < 1e6:
+            raise ValueError(f"architecture sigma_split must be a number in (0, 1e6); got {split!r}")
+    down = hp.get("high_downsample", 1)
+    if not isinstance(down, int) or isinstance(down, bool) or not 1 <= down <= 16 or (down > 1 and split is None):
+        raise ValueError(f"architecture high_downsample must be an integer in [1, 16], with sigma_split; got {down!r}")
     return hp
 
 
@@ -169,16 +181,33 @@ class BiasFreeUNet(nn.Module):
         ``D(y) = m + D₀(y − m)`` with the buffer ``mean`` (set by the trainer to the data's mean).
     conditioning : {'none', 'edm'}
         ``'edm'``: σ is an input (buffers ``mean`` and ``sigma_data`` set by the trainer).
+    sigma_split : float, optional
+        Two noise-level experts (conditioned only): this network for ``σ ≤ sigma_split`` and a second
+        one of the same architecture, the submodule ``high``, for ``σ > sigma_split``, each image
+        routed by its own σ.  Each expert is trained on its range (``denoisebench train --join``), so
+        a network for the sampler's large σ is added without changing a single output at small σ —
+        the ensemble of expert denoisers of Balaji et al. (eDiff-I, 2022, §4).
+    high_downsample : int
+        The ``high`` expert works on the image averaged over ``f × f`` blocks (noise std σ/f there;
+        trained with ``denoisebench train --downsample f``) and its output is repeated over each
+        block: ``D(y, σ) = P⁺ D_high(P y, σ/f)``.  At σ above the split the data's fine scales are
+        buried in noise, and on the ``f``-times smaller image the network's receptive field spans
+        the whole picture, so it can place one object in the frame — which a network seeing 45
+        pixels of a 64² image cannot (docs/theory.md §16; the multiscale idea of Guth, Kadkhodaie,
+        Mallat and Simoncelli).
     """
 
     def __init__(self, width=32, channels=1, padding="zeros", scales=SCALES, convs_per_scale=2, name=ARCHITECTURE,
-                 centered=False, conditioning="none"):
+                 centered=False, conditioning="none", sigma_split=None, high_downsample=1):
         super().__init__()
         validate_hparams({"name": name, "width": width, "channels": channels, "scales": scales,
                           "convs_per_scale": convs_per_scale, "padding": padding, "centered": centered,
-                          "conditioning": conditioning})
+                          "conditioning": conditioning, "sigma_split": sigma_split,
+                          "high_downsample": high_downsample})
         w = [width * 2 ** s for s in range(SCALES)]
-        self.hparams = default_hparams(width, channels, padding, centered, conditioning)
+        self.hparams = default_hparams(width, channels, padding, centered, conditioning, sigma_split, high_downsample)
+        self.high = None if sigma_split is None else BiasFreeUNet(width, channels, padding, centered=centered,
+                                                                   conditioning=conditioning)
         self.conditioned = bias = conditioning != "none"
         if centered or self.conditioned:
             self.register_buffer("mean", torch.zeros(1, channels, 1, 1))
@@ -208,19 +237,43 @@ class BiasFreeUNet(nn.Module):
     def forward(self, y, sigma=None):
         """``D(y)`` (blind, centered: ``sigma`` is ignored) or ``D(y, σ)`` (conditioned: ``sigma`` a
         positive float or a tensor of one σ per image is required)."""
-        m = getattr(self, "mean", None)
-        u = y if m is None else y - m.to(y.dtype)
         if not self.conditioned:
+            m = getattr(self, "mean", None)
+            u = y if m is None else y - m.to(y.dtype)
             out = u - self._features(u)
-        else:
-            if sigma is None:
-                raise ValueError("a sigma-conditioned U-Net needs sigma: call it as module(y, sigma)")
-            s = torch.as_tensor(sigma, dtype=y.dtype, device=y.device).reshape(-1)
-            s = s.expand(y.shape[0]).reshape(-1, 1, 1, 1)
-            c_skip, c_out, c_in, c_noise = edm_scalings(s, self.sigma_data.to(y.dtype))
-            level = c_noise.expand(y.shape[0], 1, *y.shape[-2:])
-            out = c_skip * u + c_out * self._features(torch.cat([c_in * u, level], dim=1))
-        return out if m is None else out + m.to(y.dtype)
+            return out if m is None else out + m.to(y.dtype)
+        if sigma is None:
+            raise ValueError("a sigma-conditioned U-Net needs sigma: call it as module(y, sigma)")
+        s = torch.as_tensor(sigma, dtype=y.dtype, device=y.device).reshape(-1).expand(y.shape[0])
+        if self.high is None:
+            return self._conditioned(y, s)
+        high = s > self.hparams["sigma_split"]
+        n_high = int(high.sum())
+        if n_high in (0, len(s)):  # one expert for the whole batch (autograd and torch.func friendly)
+            return self._high(y, s) if n_high else self._conditioned(y, s)
+        out = torch.empty_like(y)
+        out[~high] = self._conditioned(y[~high], s[~high])
+        out[high] = self._high(y[high], s[high])
+        return out
+
+    def _high(self, y, s):
+        """The ``high`` expert, on the ``f × f`` block means when ``high_downsample`` is ``f > 1``."""
+        f = self.hparams.get("high_downsample", 1)
+        if f == 1:
+            return self.high(y, s)
+        h, w = y.shape[-2:]
+        mode = "circular" if self.hparams["padding"] == "circular" else "replicate"
+        yp = F.pad(y, (0, -w % f, 0, -h % f), mode=mode) if h % f or w % f else y
+        out = apply_padded(self.high, F.avg_pool2d(yp, f), s / f)
+        return out.repeat_interleave(f, dim=-2).repeat_interleave(f, dim=-1)[..., :h, :w]
+
+    def _conditioned(self, y, s):
+        """EDM's preconditioned ``D(y, σ)`` of this network (``s``: one σ per image)."""
+        m = self.mean.to(y.dtype)
+        u = y - m
+        c_skip, c_out, c_in, c_noise = edm_scalings(s.reshape(-1, 1, 1, 1), self.sigma_data.to(y.dtype))
+        level = c_noise.expand(y.shape[0], 1, *y.shape[-2:])
+        return c_skip * u + c_out * self._features(torch.cat([c_in * u, level], dim=1)) + m
 
 
 def build(hparams):

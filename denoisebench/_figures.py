@@ -25,7 +25,7 @@ FAMILY_RULES = (
     ("posterior means", ("optimal", "empirical"), None),  # exact (optimal) or empirical posterior means
     ("linear", ("wiener*",), None),
     ("thresholding", ("wavelet*", "curvelet*", "shrink*"), None),
-    ("peers", ("skimage*", "bm3d*", "deepinv*", "torchscript*"), None),  # external methods and networks
+    ("peers", ("skimage*", "bm3d*", "ffdnet*", "deepinv*", "torchscript*"), None),  # external methods and networks
     ("learned", ("unet*",), "learns"),
     ("baseline", ("identity",), None),
 )

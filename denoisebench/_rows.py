@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from .metrics import loglog_slope
+from .metrics import PAIRED, loglog_slope
 from .specs import parse_spec
 
 #: Run settings shared by the rows of one table and one figure row: a dataset and its settings.
@@ -20,6 +20,7 @@ PROTOCOL_TEXT = {"": "", "8bit": "clean images quantised to 8 bits, estimates cl
 
 #: Tolerance of :func:`units_255`: ``|255·σ − k| <= 1e-9`` for an integer ``k``.
 UNITS_TOL = 1e-9
+
 
 #: Reference of the gap panel and of :func:`gaps`: the optimum (MMSE), where the dataset knows it ...
 REF_OPTIMUM = "optimum"
@@ -71,8 +72,25 @@ def series(rows):
 
 
 def optimum(rows):
-    """``{sigma: (mse, stderr)}`` of the optimum, where known."""
-    return {r["sigma"]: (r["optimal_mse"], r["optimal_stderr"] or 0.0) for r in rows if r["optimal_mse"] is not None}
+    """``{sigma: (mse, stderr)}`` of the optimum, where known.  Where the rows' gaps are paired (:data:`PAIRED`)
+    it is the optimal denoiser's MSE on the same noisy images (stderr 0: exact on those images); rows with
+    no result of their own (not applicable) then do not count."""
+    paired = [r for r in rows if is_paired(r)]
+    return {r["sigma"]: (r["optimal_mse"], 0.0 if paired else r["optimal_stderr"] or 0.0) for r in (paired or rows)
+            if r["optimal_mse"] is not None}
+
+
+def is_paired(row):
+    """True when the row's gap is paired (:data:`PAIRED`)."""
+    return row.get("status") == "done" and row.get("reason") == PAIRED
+
+
+def gap_stderr_db(row):
+    """Standard error (dB) of a paired gap, ``10/ln 10 · s.e.(MSE − MSE_opt) / max(MSE, MSE_opt)``: the first-order
+    error of 10·log10(MSE/MSE_opt) near a gap of 0, and of the larger term's log when one dominates; else None."""
+    if not is_paired(row) or not row.get("optimal_stderr") or not _positive(row.get("optimal_mse")):
+        return None
+    return 10 / math.log(10) * row["optimal_stderr"] / max(row["optimal_mse"], row.get("mse") or 0.0)
 
 
 def reference(rows):

@@ -13,6 +13,8 @@ import re
 
 import numpy as np
 
+from .specs import strict_int
+
 __all__ = ["AnyOf", "Bool", "Check", "Device", "Int", "MAX_SIDE", "OneOf", "Opt", "Path", "Real", "Reals", "Rule",
            "Size", "Text", "Wavelet"]
 
@@ -235,7 +237,7 @@ class Size(Rule):
     def _sides(self, value):
         if isinstance(value, str):
             try:
-                return [int(p) for p in _split_x(value)]
+                return [strict_int(p) for p in _split_x(value)]
             except ValueError:
                 return None
         if isinstance(value, (tuple, list)):

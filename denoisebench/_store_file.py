@@ -186,6 +186,9 @@ def _check_path(path, directory, create):
             head = f.read(len(_MAGIC))
     except OSError as exc:
         raise StoreError(f"cannot read {path}: {exc.strerror}") from exc
+    if not head and not create:  # SQLite would silently make an empty file a new store
+        raise StoreError(f"{path} is empty (0 bytes), not a results store: remove it, or run "
+                         "'denoisebench run --out DIR' to create one")
     if head and head != _MAGIC:
         raise StoreError(f"{path} is not a SQLite database (damaged or another file): move it away or rerun "
                          "with --fresh")

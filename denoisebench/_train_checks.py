@@ -13,8 +13,14 @@ import math
 import os
 import tempfile
 
-__all__ = ["MAX_STEPS", "MAX_TRAIN_BYTES", "MAX_VALIDATIONS", "TrainingDivergedError", "check_bounds", "check_finite",
-           "check_memory", "check_output", "checkpoint_path", "memory_estimate"]
+import numpy as np
+
+__all__ = ["DEFAULT_PATCH", "MAX_STEPS", "MAX_TRAIN_BYTES", "MAX_VALIDATIONS", "TrainingDivergedError", "check_bounds", "check_finite",
+           "block_means", "check_memory", "check_output", "checkpoint_path", "memory_estimate", "read_init",
+           "resolve_dataset_config", "warm_start"]
+
+#: Crop size of a training step when none is given (smaller images: the largest multiple of 4 that fits).
+DEFAULT_PATCH = 32
 
 #: Most Adam steps one run may ask for.
 MAX_STEPS = 10 ** 7
@@ -115,9 +121,13 @@ def check_output(out, checkpoint):
     """
     from .weights_io import remove_stale_temps
 
+    from .outputs import check_output_target
+
     if out is None or os.fspath(out) == "":
         raise ValueError("out: the weight file to write is required; got an empty path")
     paths = {"out": os.fspath(out), "checkpoint": checkpoint_path(out, checkpoint)}
+    for what, path in paths.items():  # a device, FIFO or socket is never replaced by a file
+        check_output_target(path, what, "file")
     if os.path.abspath(paths["out"]) == os.path.abspath(paths["checkpoint"]):
         raise ValueError(f"checkpoint and out are the same file {paths['out']!r}")
     for what, path in paths.items():
@@ -145,3 +155,64 @@ def check_finite(model, step, value, where):
         return
     raise TrainingDivergedError(f"training diverged at step {step}: {where} is not finite; no weights written "
                                 "(lower lr, or clip the gradient norm)")
+
+
+def block_means(x, f):
+    """Images ``(n, C, H, W)`` averaged over ``f × f`` blocks (``f`` divides ``H`` and ``W``); ``x`` when ``f`` is 1."""
+    if f == 1:
+        return x
+    n, c, h, w = x.shape
+    return x.reshape(n, c, h // f, f, w // f, f).mean(axis=(3, 5), dtype=np.float64).astype(x.dtype)
+
+
+def resolve_dataset_config(dataset_spec, cfg):
+    """The dataset, and the config with ``patch`` and ``padding`` resolved (``_resolve`` of train).
+
+    ``patch=None`` (the default) is :data:`DEFAULT_PATCH`, or for smaller images the largest
+    multiple of 4 that fits them; with circular padding, the whole (square) image.  A given
+    ``patch`` must be a multiple of 4 between 4 and the image size.
+    """
+    from .registry import make_dataset
+
+    ds = make_dataset(dataset_spec)
+    f = cfg.get("downsample", 1)
+    if not isinstance(f, int) or isinstance(f, bool) or not 1 <= f <= 16 or ds.shape[0] % f or ds.shape[1] % f:
+        raise ValueError(f"downsample must be an integer in [1, 16] dividing the image size {ds.shape}; got {f!r}")
+    h, w = ds.shape[0] // f, ds.shape[1] // f
+    padding, patch = cfg["padding"], cfg["patch"]
+    if patch is not None and (not isinstance(patch, int) or isinstance(patch, bool) or patch < 4):
+        raise ValueError(f"patch must be a multiple of 4 between 4 and the image size {min(h, w)}; got {patch!r}")
+    if padding == "circular":
+        if h != w:
+            raise ValueError(f"circular padding trains on whole periodic images, which must be square; got {h}x{w}")
+        patch = h
+    elif patch is None:
+        patch = min(DEFAULT_PATCH, min(h, w) // 4 * 4)
+    if patch < 4 or patch % 4 or patch > min(h, w):
+        raise ValueError(f"patch must be a multiple of 4 between 4 and the image size {min(h, w)}; got {patch!r}")
+    params = {k: (list(v) if isinstance(v, tuple) else v) for k, v in ds.get_params().items()}
+    return ds, {**cfg, "patch": patch, "padding": padding, "dataset": dataset_spec, "dataset_name": ds.name,
+                "dataset_params": params}
+
+
+def read_init(path):
+    """``(provenance, state dict)`` of a warm-start weight file, checked before anything is sampled."""
+    from .fingerprint import file_sha256
+    from .weights_io import load_weights
+
+    if not isinstance(path, (str, os.PathLike)) or not os.fspath(path) or not os.path.isfile(path):
+        raise ValueError(f"init {path!r} is not a weight file")
+    model, meta = load_weights(path)
+    prior = meta["training"]
+    keys = ("dataset", "variant", "steps", "sigma_min", "sigma_max", "sigma_sampling", "lr", "seed")
+    provenance = {"file": os.path.basename(os.fspath(path)), "sha256": file_sha256(path),
+                  **{f"prior_{k}": prior.get(k) for k in keys if k in prior}}
+    return provenance, {"architecture": meta["architecture"], "state": model.state_dict()}
+
+
+def warm_start(model, path, state):
+    """Load ``state`` into ``model``; refuse another architecture (one line naming both)."""
+    if state["architecture"] != model.hparams:
+        raise ValueError(f"init {os.fspath(path)} has architecture {state['architecture']}, this run builds "
+                         f"{model.hparams}: same --width, --padding and --variant needed")
+    model.load_state_dict(state["state"])

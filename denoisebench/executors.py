@@ -43,7 +43,7 @@ import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 
-__all__ = ["EXECUTORS", "ExecutorUnavailable", "make_executor"]
+__all__ = ["EXECUTORS", "ExecutorLost", "ExecutorUnavailable", "make_executor"]
 
 #: Environment that keeps one worker on one core (numpy/torch thread pools), as Dask's nanny does.
 _ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
@@ -59,6 +59,29 @@ _PR_SET_PDEATHSIG = 1
 
 class ExecutorUnavailable(ValueError):
     """The executor cannot be made here (unknown name, missing package, unreachable scheduler)."""
+
+
+class ExecutorLost(RuntimeError):
+    """The executor went away during a run (a Dask scheduler killed or unreachable): a fault, exit 1."""
+
+
+def _say(message):
+    """One line on stderr, above a progress bar if one is drawn."""
+    try:
+        from tqdm import tqdm
+
+        tqdm.write(message, file=sys.stderr)
+    except ImportError:  # pragma: no cover - tqdm is a dependency
+        print(message, file=sys.stderr)
+
+
+def _on_cluster_event(event):
+    """Dask scheduler event handler: one stderr line for a worker lost unexpectedly."""
+    _, msg = event
+    if isinstance(msg, dict) and msg.get("action") == "remove-worker" and not msg.get("expected"):
+        running = len(msg.get("processing-tasks") or ())
+        _say(f"denoisebench: lost Dask worker {msg.get('worker')} ({running} running cell(s) go to the other "
+             "workers; finished cells are already stored); going on")
 
 
 def _limit_threads():
@@ -159,12 +182,36 @@ def _dask_client(scheduler, workers):
 
 
 @contextlib.contextmanager
+def _quiet_dask_logs():
+    """Dask's client logs a lost scheduler as tracebacks; the run says it in one line instead."""
+    import logging
+
+    loggers = [logging.getLogger(name) for name in ("distributed", "distributed.client", "distributed.core",
+                                                   "distributed.comm", "distributed.batched")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
+
+
+@contextlib.contextmanager
 def _dask(scheduler, workers):
     client, cluster = _dask_client(scheduler, workers)
     try:
-        yield client.get_executor()
+        with _quiet_dask_logs():
+            client.subscribe_topic("all", _on_cluster_event)  # a lost worker: one line on stderr
+            try:
+                yield client.get_executor()
+            finally:
+                with contextlib.suppress(Exception):  # the scheduler may be gone
+                    client.unsubscribe_topic("all")
     finally:
-        client.close()
+        with _quiet_dask_logs(), contextlib.suppress(Exception):  # a lost scheduler cannot be closed cleanly
+            client.close(timeout=5)
         if cluster is not None:
             cluster.close()
 

@@ -16,7 +16,7 @@ import numpy as np
 from ._plan_memory import check_cells_fit
 from .backends import DTYPES, resolve_backend
 from .runner import PROTOCOLS
-from .registry import make_dataset, dataset_class, denoiser_class, list_datasets, list_denoisers, resolve_dataset, resolve_denoiser
+from .registry import make_dataset, make_denoiser, dataset_class, denoiser_class, list_datasets, list_denoisers, resolve_dataset, resolve_denoiser
 from .specs import DEFAULT_SIZE, SpecError
 from .store import KEY
 
@@ -115,6 +115,26 @@ def _check_settings(sigmas, n, seed, n_train, dtype, sure=0, protocol=""):
             raise SpecError(message)
 
 
+def _check_input_files(spec, cls):
+    """Every file a denoiser reads (a weight file, a TorchScript model) exists and is a readable
+    regular file, checked at plan time (before any store is created), in one line naming it."""
+    import os
+
+    try:
+        d = make_denoiser(spec)  # without a dataset: files given in the spec (not shipped weights)
+        files = list(getattr(d, "input_files", lambda: [])())
+    except (ValueError, TypeError) as exc:
+        raise SpecError(f"denoiser {spec!r}: {exc}") from None
+    for path in files:
+        path = os.fspath(path)
+        if not os.path.exists(path):
+            raise SpecError(f"denoiser {spec!r}: no such file {path!r}")
+        if not os.path.isfile(path):
+            raise SpecError(f"denoiser {spec!r}: {path!r} is not a regular file")
+        if not os.access(path, os.R_OK):
+            raise SpecError(f"denoiser {spec!r}: cannot read {path!r} (permission denied)")
+
+
 def _n_for(spec, n):
     """Test images of a cell: ``n``, or for whole-image folders every image (at most n of them)."""
     ds = make_dataset(spec)
@@ -156,6 +176,8 @@ def plan(datasets=None, denoisers=None, sigmas=None, **settings):
     s.update(seed=int(s["seed"]), n_train=int(s["n_train"]))
     device = resolve_backend(s["backend"], s["device"])
     resolved_dn = [resolve_denoiser(d) for d in (denoisers or default_denoisers())]
+    for spec, cls in resolved_dn:
+        _check_input_files(spec, cls)
     resolved_ds = [resolve_dataset(d, s["size"], s["seed"], DEFAULT_SIZE) for d in (datasets or default_datasets())]
     n_of = {ds: _n_for(ds, s["n"]) for ds, _ in resolved_ds}
     cells = [

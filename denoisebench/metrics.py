@@ -10,7 +10,12 @@ import math
 
 import numpy as np
 
-__all__ = ["gain_db", "gap_db", "loglog_fit", "loglog_slope", "mean_and_stderr", "mse_per_image", "psnr", "stderr"]
+__all__ = ["PAIRED", "gain_db", "gap_db", "loglog_fit", "loglog_slope", "mean_and_stderr", "mse_per_image", "psnr", "stderr"]
+
+#: The ``reason`` of a finished row whose optimum was measured on its own noisy images (a dataset whose MMSE
+#: is a Monte Carlo estimate, e.g. ``gmm``): ``optimal_mse`` is then the exact optimal denoiser's MSE on the
+#: same images and ``optimal_stderr`` the standard error of the paired per-image difference.
+PAIRED = "paired: optimal denoiser on the same noisy images; optimal_stderr is the paired difference's"
 
 
 def mse_per_image(x, x_hat):

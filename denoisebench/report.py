@@ -154,11 +154,17 @@ def _psnr_table(series, optimum, sigmas):
 
 
 def _column_table(series, sigmas, column):
-    """A table of one stored column per denoiser and σ, two decimals."""
+    """A table of one stored column per denoiser and σ, two decimals (a paired gap with ± its standard error)."""
     header = ["denoiser"] + _sigma_header(sigmas)
-    body = [[label] + [format_number(by_sigma[s].get(column) if s in by_sigma else None, ".2f") for s in sigmas]
-            for label, by_sigma in series.items()]
+    body = [[label] + [_cell(by_sigma.get(s), column) for s in sigmas] for label, by_sigma in series.items()]
     return _md_table(header, body)
+
+
+def _cell(r, column):
+    if r is None:
+        return "—"
+    se = _rows.gap_stderr_db(r) if column == "gap_db" else None
+    return format_number(r.get(column), ".2f") + (f" ± {format_number(se, '.2f')}" if se is not None else "")
 
 
 def _sure_cell(r):
@@ -191,8 +197,10 @@ def _group_markdown(key, rows):
         parts += ["Mean PSNR over images (the papers' protocol): the mean over the n images of each image's "
                   "PSNR, 10·log10(1/MSE_i).", "", _column_table(series, sigmas, "psnr_images"), ""]
     if optimum and series:
-        mc = any(se > 0 for _, se in optimum.values())
-        note = " The optimum's MMSE is a Monte Carlo estimate." if mc else ""
+        paired = any(_rows.is_paired(r) for r in done)
+        note = (" Paired: the optimum is the exact optimal denoiser on the same noisy images (its MMSE over all "
+                "images is only a Monte Carlo estimate), ± the standard error of the paired per-image difference; "
+                "the optimum row above is the same." if paired else " The optimum is the exact MMSE.")
         parts += [f"Gap to the optimum (dB, 10·log10(MSE/MMSE); 0 is optimal).{note}", "",
                   _column_table(series, sigmas, "gap_db"), ""]
     if any(r.get("sure_mse") is not None for r in done):
@@ -246,12 +254,12 @@ def _atomic_write(path, write):
 
 
 _TMP_NAME = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)-[0-9a-f]{12}\.tmp$")
-_STALE_S = 3600  # a report takes seconds; an hour-old temporary file is a killed writer's
+_STALE_S = 120  # a report takes seconds: a temporary file two minutes old whose writer is gone is a killed one's
 
 
 def _remove_stale_temporaries(directory, names):
     """Remove temporary files of :func:`_atomic_write` for ``names`` left by killed writers:
-    over an hour old and named by a process id that no longer runs on this machine."""
+    over two minutes old and named by a process id that no longer runs on this machine."""
     now = time.time()
     for entry in os.scandir(directory):
         m = _TMP_NAME.match(entry.name)
@@ -287,7 +295,7 @@ def write_outputs(directory):
 
     Returns ``{'csv': path, 'table': path, 'plot': path}``.  Each file is replaced atomically
     (see :func:`_atomic_write`), so concurrent calls on one directory all succeed; temporary
-    files of writers killed over an hour ago are removed.
+    files of writers killed over two minutes ago are removed.
     """
     with Store(directory, create=False) as store:
         rows = store.rows()

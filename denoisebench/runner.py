@@ -15,15 +15,16 @@ import functools
 import itertools
 import math
 import time
-from concurrent.futures import as_completed
+from concurrent.futures import CancelledError, as_completed
 from datetime import datetime, timezone
 
 from ._array_api import from_numpy, synchronize, to_numpy
 import numpy as np
 
 from .base import NotApplicableError
+from .executors import ExecutorLost
 from .fingerprint import cell_fingerprint, library_versions, object_input_files
-from .metrics import gain_db, gap_db, mean_and_stderr, mse_per_image, psnr
+from .metrics import PAIRED, gain_db, gap_db, mean_and_stderr, mse_per_image, psnr
 from .noise import add_noise
 from .registry import denoiser_class, make_dataset, make_denoiser
 from .specs import parse_spec, size_arg
@@ -87,20 +88,54 @@ def _optimum(spec, size, sigma, protocol=""):
         return None, None
 
 
+@functools.lru_cache(maxsize=16)
+def _paired_optimum(cell):
+    """Per-image MSE of the dataset's exact optimal denoiser on the cell's own noisy images (σ, n, seed).
+
+    Used where the optimum's MSE is a Monte Carlo estimate (``gmm``): the gap is then measured on the
+    same noisy images, so test-set luck cancels (reports/unet.md's paired gap)."""
+    opt = _denoiser(cell.dataset, cell.size, "optimal", 0, cell.seed, cell.dtype)
+    clip = PROTOCOLS[cell.protocol][1]
+    out = []
+    for start, x in _test_groups(cell.dataset, cell.size, cell.n, cell.seed, cell.dtype, cell.protocol):
+        y = add_noise(x, cell.sigma, cell.seed, start=start)
+        out.append(mse_per_image(x, clip(to_numpy(opt(y, cell.sigma)))))
+    return np.concatenate(out)
+
+
+def paired_gap(per_image, per_optimal):
+    """``(optimal MSE, stderr of the paired per-image difference, gap in dB)`` on the same images."""
+    opt = float(np.mean(per_optimal))
+    diff = np.asarray(per_image, dtype=np.float64) - per_optimal
+    se = float(np.std(diff, ddof=1) / math.sqrt(diff.size)) if diff.size > 1 else None
+    return opt, se, gap_db(float(np.mean(per_image)), opt)
+
+
 @functools.lru_cache(maxsize=8)
 def _denoiser(dataset, size, denoiser, n_train, seed, dtype):
     name, _ = parse_spec(denoiser)
     cls = denoiser_class(name)
     extra = {"dataset": _dataset(dataset, size)} if cls.needs_dataset else {}
     d = make_denoiser(denoiser, **extra)
+    if cls.learns and d.is_fitted():  # a denoiser that learns only with some parameters (coarse=keep,clip=false)
+        return d
+    classical = ("; the classical thresholding (coarse=keep,clip=false) needs no training images"
+                 if "coarse" in cls.param_rules else "")
+    if cls.learns and _dataset(dataset, size).whole_images:
+        raise NotApplicableError(f"{denoiser} learns from training images of one size, which whole images of "
+                                 f"different sizes (crop=0) cannot provide; use crop=N{classical}")
     if cls.learns:
-        d.fit(_sample(dataset, size, n_train, seed, "train", dtype))
+        try:
+            x_train = _sample(dataset, size, n_train, seed, "train", dtype)
+        except NotApplicableError as exc:
+            raise NotApplicableError(f"{exc}{classical}") from None
+        d.fit(x_train)
     return d
 
 
 def clear_caches():
     """Forget this process's cached datasets, samples, optima and fitted denoisers."""
-    for cached in (_dataset, _sample, _test_groups, _optimum, _denoiser):
+    for cached in (_dataset, _sample, _test_groups, _optimum, _denoiser, _paired_optimum):
         cached.cache_clear()
     _WARMED.clear()
 
@@ -200,7 +235,12 @@ def evaluate_cell(cell):
                 sure_values.append(_sure(d, y, cell))
     except NotApplicableError as exc:
         return _not_applicable(row, exc)
-    row.update(_metrics(np.concatenate(per_image), cell.sigma, row["optimal_mse"]))
+    per_image = np.concatenate(per_image)
+    row.update(_metrics(per_image, cell.sigma, row["optimal_mse"]))
+    if row["optimal_stderr"]:  # a Monte Carlo optimum: the gap is paired, on the cell's own noisy images
+        row["optimal_mse"], row["optimal_stderr"], row["gap_db"] = paired_gap(per_image, _paired_optimum(
+            dataclasses.replace(cell, denoiser="optimal", n_train=0, sure=0)))
+        row["reason"] = PAIRED
     if cell.sure:
         mean, se = mean_and_stderr(np.concatenate(sure_values))
         row["sure_mse"], row["sure_stderr"] = mean, None if math.isnan(se) else se
@@ -223,11 +263,20 @@ def _serial(todo, progress):
 
 
 def _parallel(todo, executor, progress):
+    """Results as they complete.  Each future is dropped as soon as its result is read, so the
+    executor releases it (on Dask a finished cell is no longer held by the cluster, and a lost
+    worker costs only the cells it was running, not the ones already committed)."""
     futures = {executor.submit(evaluate_cell, cell): cell for cell in todo}
     try:
         for future in as_completed(futures):
-            progress.set_postfix_str(futures[future].label())  # the cell just finished
-            yield future.result()
+            cell = futures.pop(future)
+            progress.set_postfix_str(cell.label())  # the cell just finished
+            try:
+                result = future.result()
+            except CancelledError:  # the executor went away (a lost Dask scheduler)
+                raise ExecutorLost(f"the executor cancelled cell {cell.label()}: its scheduler was lost") from None
+            del future
+            yield result
     finally:
         for future in futures:
             future.cancel()
@@ -258,9 +307,17 @@ class GridStatus:
     def count(self, *kinds):
         return sum(s in kinds for s in self.status.values())
 
-    def summary(self):
-        """One line such as ``585 cells: 12 computed, 573 reused (same code and inputs)``."""
-        parts = [f"{self.count(MISSING)} computed", f"{self.count(REUSABLE)} reused (same code and inputs)"]
+    def summary(self, computed=None):
+        """One line such as ``585 cells: 12 computed, 573 reused (same code and inputs)``.
+
+        ``computed``: the rows this run computed (:func:`run_grid`); its "not applicable" cells
+        (no result, a reason instead) are then counted apart from the computed ones."""
+        kinds = {c.key(): s for c, s in self.status.items()}
+        na = [kinds.get(tuple(r[k] for k in KEY)) for r in computed or () if r.get("status") == "not_applicable"]
+        parts = [f"{self.count(MISSING) - na.count(MISSING)} computed"]
+        if na:
+            parts.append(f"{len(na)} not applicable (no result, a stored reason)")
+        parts.append(f"{self.count(REUSABLE)} reused (same code and inputs)")
         if self.count("stale"):
             parts.append(f"{self.count('stale')} recomputed (code or inputs changed)")
         if self.count("invalid"):
@@ -275,7 +332,7 @@ def classify(cells, store):
     return GridStatus(fps, {c: by_key[c.key()] for c in cells})
 
 
-def run_grid(cells, store, executor=None, progress=None, status=None):
+def run_grid(cells, store, executor=None, progress=None, status=None, computed=None):
     """Evaluate the ``cells`` the store cannot reuse, committing each as it finishes.
 
     A stored cell is reused only when its fingerprint (:func:`fingerprint`) is unchanged and its
@@ -292,6 +349,9 @@ def run_grid(cells, store, executor=None, progress=None, status=None):
         Receives ``set_postfix_str(cell label)`` and ``update(1)`` per finished cell.
     status : GridStatus, optional
         From :func:`classify` (computed here when not given).
+    computed : list, optional
+        Each row is also appended here as soon as it is committed, so a caller interrupted by an
+        exception (a lost scheduler) knows how many cells were stored.
 
     Returns
     -------
@@ -303,7 +363,7 @@ def run_grid(cells, store, executor=None, progress=None, status=None):
     todo = status.todo()
     results = _serial(todo, progress) if executor is None else _parallel(todo, executor, progress)
     by_key = {c.key(): c for c in todo}
-    rows = []
+    rows = [] if computed is None else computed
     for row in results:
         cell = by_key[tuple(row[k] for k in KEY)]
         store.put(row, status.fingerprints[cell])  # its own transaction, before the next cell starts

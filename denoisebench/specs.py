@@ -9,8 +9,9 @@ same object share their store rows.  This module knows nothing of the registries
 from __future__ import annotations
 
 import inspect
+import re
 
-__all__ = ["DEFAULT_SIZE", "SpecError", "canonical_spec", "init_params", "parse_spec", "parse_value", "size_arg", "size_text"]
+__all__ = ["DEFAULT_SIZE", "SpecError", "strict_int", "canonical_spec", "init_params", "parse_spec", "parse_value", "size_arg", "size_text"]
 
 
 #: Image size of datasets whose spec gives none, when the caller sets none.
@@ -21,27 +22,61 @@ class SpecError(ValueError):
     """A malformed spec, an unknown name or an unknown or out-of-range parameter."""
 
 
+#: Numbers as the grammar writes them: ASCII digits only (no ``1_0``, no ``３`` or ``١٦``), an
+#: optional sign, decimal point and exponent; ``inf`` and ``nan`` parse (and are refused by the ranges).
+_INT = re.compile(r"[+-]?[0-9]+\Z", re.ASCII)
+_FLOAT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\Z|[+-]?(?:inf|infinity|nan)\Z",
+                    re.ASCII | re.IGNORECASE)
+
+
+def _int(text):
+    if not _INT.match(text):
+        raise ValueError(text)
+    return int(text)
+
+
+def _float(text):
+    if not _FLOAT.match(text):
+        raise ValueError(text)
+    return float(text)
+
+
+def strict_int(text):
+    """``int(text)`` for ASCII digits with an optional sign only (``ValueError`` for ``1_0``, ``３``)."""
+    return _int(text.strip())
+
+
 def _fraction(text):
     num, slash, den = text.partition("/")
     if not slash:
         raise ValueError(text)
-    return float(num) / float(den)
+    return _float(num.strip()) / _float(den.strip())
 
 
 _LITERALS = {"true": True, "false": False, "none": None}
 
 
 def parse_value(text):
-    """Spec value text → int, float, bool, None or str (``'15/255'`` → 0.0588...)."""
+    """Spec value text → int, float, bool, None or str (``'15/255'`` → 0.0588...).
+
+    Numbers are ASCII only: ``1_0``, ``３`` or ``١٦`` stay strings (and are then refused where a
+    number is expected)."""
     low = text.strip().lower()
     if low in _LITERALS:
         return _LITERALS[low]
-    for cast in (int, float, _fraction):
+    for cast in (_int, _float, _fraction):
         try:
-            return cast(text)
-        except (ValueError, ZeroDivisionError):
+            return cast(text.strip())
+        except (ValueError, ZeroDivisionError, OverflowError):
             pass
     return text.strip()
+
+
+def _check_text(spec):
+    """Refuse control characters and whitespace other than plain spaces (newlines, tabs) in a spec."""
+    bad = next((c for c in spec.strip() if c != " " and (c.isspace() or not c.isprintable())), None)
+    if bad is not None:
+        raise SpecError(f"malformed spec {spec!r}: it contains {bad!r} (no newlines, tabs or control characters)")
 
 
 def parse_spec(spec):
@@ -52,6 +87,7 @@ def parse_spec(spec):
     """
     if not isinstance(spec, str) or not spec.strip():
         raise SpecError(f"empty spec {spec!r}")
+    _check_text(spec)
     name, _, rest = spec.strip().partition(":")
     params = {}
     if rest.strip():
@@ -100,7 +136,7 @@ def canonical_spec(name, cls, params, drop=("size", "dataset")):
 
 def size_arg(size):
     """Size text → a dataset's ``size`` argument (``'64'`` → 64, ``'37x31'`` stays)."""
-    return int(size) if size.isdigit() else size
+    return int(size) if size.isascii() and size.isdigit() else size
 
 
 def size_text(shape):

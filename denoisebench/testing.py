@@ -69,6 +69,8 @@ def check_denoiser(denoiser, backend=Backend("numpy"), shape=(3, 1, 37, 31), dty
                    sigmas=(0.05, 0.2, 0.5), clean=None, seed=0):
     """Assert that ``denoiser`` honours the contract on ``backend``; raise ``AssertionError`` if not.
 
+    Returns a one-line summary of what was checked (``print(check_denoiser(d))`` shows it).
+
     Checks, for each dtype: namespace, device, dtype and shape of the result are the
     input's; the input (``y``, σ, the clean images of a bound) is not modified; a float σ
     gives the same result as the constant per-image array; the batch gives the per-image
@@ -130,6 +132,11 @@ def check_denoiser(denoiser, backend=Backend("numpy"), shape=(3, 1, 37, 31), dty
         loop = [to_numpy(call(float(per_image[i]), slice(i, i + 1))) for i in range(n)]
         _close(batch, np.concatenate(loop), tol_dtype, f"{what}: batch vs per-image loop", scale)
         _check_rejects(lambda *a: _call_bad(denoiser, x_np, backend, *a), y_np, backend, n)
+    name = getattr(denoiser, "spec", lambda: type(denoiser).__name__)
+    name = name() if callable(name) else name
+    return (f"check_denoiser: {name} passed on {backend} ({', '.join(map(str, dtypes))}; batch {tuple(shape)}): "
+            "namespace, device, dtype, shape, inputs unchanged, float sigma = per-image array, batch = loop, "
+            "deterministic, finite, bad input refused")
 
 
 def _call_bad(denoiser, x_np, backend, y, sigma):

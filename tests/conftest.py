@@ -34,3 +34,17 @@ def torch_one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+#: The classical thresholding estimators (coarse band kept, no clip): what pywt, skimage and the
+#: thresholding theorems describe; the defaults are fitted (denoisebench/denoisers/_coarse.py).
+CLASSICAL = {"coarse": "keep", "clip": False}
+
+
+def fitted(denoiser, shape, seed=0):
+    """``denoiser`` fitted, if it learns, on 8 random images of ``shape``'s channels and size."""
+    import numpy as np
+
+    if getattr(denoiser, "learns", False):
+        denoiser.fit(np.random.default_rng(seed).random((8, *shape[1:])))
+    return denoiser

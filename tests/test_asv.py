@@ -35,10 +35,15 @@ def test_asv_check_passes():
 
 def test_every_denoiser_is_timed_and_tracked(suite):
     denoise = suite["bench_denoisers"].Denoise
-    quality = suite["bench_quality"].Quality
-    assert denoise.params[0] == list_denoisers() == quality.params[1]
+    gap, mse = suite["bench_quality"].GapToOptimum, suite["bench_quality"].MSEdB
+    assert denoise.params[0] == list_denoisers() == gap.params[1] == mse.params[1]
     assert denoise.params[1:] == ([64, 256], [1, 16], ["numpy", "torch-cpu", "torch-cuda", "cupy"])
-    assert quality.params[2] == [0.05, 0.1, 0.2] and quality.track_quality.unit == "dB"
+    # gap (lower is better) and MSE in dB (= -PSNR, lower is better) are tracked apart: asv's direction holds
+    assert gap.params[0] == ["gaussian", "gmm"] and mse.params[0] == ["cartoon", "natural"]
+    assert gap.params[2] == mse.params[2] == [0.05, 0.1, 0.2]
+    assert gap.track_gap_db.unit == mse.track_mse_db.unit == "dB"
+    assert not hasattr(gap, "track_quality") and not hasattr(mse, "track_quality")
+    assert "import baseline" in denoise.peakmem_denoise.__doc__
     for method in ("time_denoise", "peakmem_denoise"):
         assert callable(getattr(denoise, method))
 
@@ -65,7 +70,21 @@ def test_quality_cells_skip_what_does_not_apply(suite):
     cache = {("cartoon", "wiener-oracle", 0.1): quality._evaluate("cartoon", "wiener-oracle", 0.1)}
     assert cache[("cartoon", "wiener-oracle", 0.1)][0] == "skip"
     with pytest.raises(NotImplementedError, match="power spectrum"):
-        quality.Quality().setup(cache, "cartoon", "wiener-oracle", 0.1)
+        quality.MSEdB().setup(cache, "cartoon", "wiener-oracle", 0.1)
+
+
+def test_quality_skips_a_denoiser_that_needs_a_file_and_fails_an_error_in_setup(suite):
+    quality = suite["bench_quality"]
+    kind, reason = quality._evaluate("gaussian", "torchscript", 0.1)
+    assert kind == "skip" and "needs a file" in reason
+    with pytest.raises(RuntimeError, match="boom"):
+        quality.GapToOptimum().setup({("gaussian", "x", 0.1): ("error", "ValueError: boom")}, "gaussian", "x", 0.1)
+
+
+def test_mse_db_is_minus_psnr(suite):
+    quality = suite["bench_quality"]
+    kind, value = quality._evaluate("cartoon", "identity", 0.1)
+    assert kind == "value" and value == pytest.approx(-20.0, abs=0.2)  # identity: 10 log10(MSE ≈ σ² = 1e-2)
 
 
 def test_quality_tracks_the_identity_gap_from_theory(suite):
@@ -126,3 +145,48 @@ def test_transform_benchmarks_run_one_case_each():
         frames.time_forward_inverse(frame, "64x64", "numpy")
     wavelet.setup("symmetric", "256x64", "numpy")
     wavelet.time_forward_inverse("symmetric", "256x64", "numpy")
+
+
+def _all_combinations(cls):
+    import itertools
+
+    params = cls.params if isinstance(cls.params, tuple) else (cls.params,)
+    return list(itertools.product(*params))
+
+
+@pytest.mark.slow  # about 3 minutes on 2 cores: every Denoise setup builds (and fits) a denoiser
+def test_every_benchmark_setup_runs_or_skips_for_every_parameter(suite, monkeypatch):
+    """asv's ``--quick`` runs each setup once per parameter combination: each must succeed or skip
+    (NotImplementedError), never raise anything else.  The quality grids are computed small."""
+    import inspect
+
+    sys.path.insert(0, str(ROOT))
+    try:
+        modules = [importlib.import_module(f"benchmarks.{p.stem}") for p in sorted((ROOT / "benchmarks").glob("bench_*.py"))]
+    finally:
+        sys.path.remove(str(ROOT))
+    quality = suite["bench_quality"]
+    monkeypatch.setattr(quality, "N", 1)
+    monkeypatch.setattr(quality, "N_TRAIN", 4)
+    monkeypatch.setattr(quality, "SIZE", "16")
+    monkeypatch.setattr(quality, "SIGMAS", [0.1])
+    failures, ran, skipped = [], 0, 0
+    for module in modules:
+        for name, cls in inspect.getmembers(module, inspect.isclass):
+            if cls.__module__ != module.__name__ or not hasattr(cls, "params") or name.startswith("_"):
+                continue
+            bench = cls()
+            cache = bench.setup_cache() if hasattr(bench, "setup_cache") else None
+            for combo in _all_combinations(cls):
+                args = (cache, *combo) if cache is not None else combo
+                try:
+                    bench.setup(*args)
+                    ran += 1
+                except NotImplementedError:
+                    skipped += 1
+                except Exception as exc:  # noqa: BLE001 - the point: anything else is a failure
+                    failures.append(f"{name}{combo}: {type(exc).__name__}: {exc}")
+                finally:
+                    getattr(bench, "teardown", lambda *a: None)(*args)
+    assert not failures, "\n".join(failures)
+    assert ran > 0 and skipped > 0

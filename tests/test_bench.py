@@ -306,7 +306,7 @@ def test_sure_column_agrees_with_the_true_mse():
     n = 24
     ds = db.make_dataset("gaussian", size=24)
     x = ds.sample(n, seed=0)
-    cells = plan(["gaussian:size=24"], ["wiener-oracle", "wavelet:mode=soft,threshold=sure", "oracle-wavelet"],
+    cells = plan(["gaussian:size=24"], ["wiener-oracle", "wavelet:mode=soft,threshold=sure,coarse=keep,clip=false", "oracle-wavelet"],
                  [0.05, 0.2], n=n, sure=8)
     for cell in cells:
         row = evaluate_cell(cell)

@@ -43,7 +43,9 @@ def _tiny_torchscript(dataset):
 
 SPECIAL = {"unet": lambda dataset: db.make_denoiser("unet", weights=_tiny_unet()),
            "torchscript": _tiny_torchscript,
-           "deepinv": lambda dataset: db.make_denoiser("deepinv:model=dncnn,weights=random")}
+           "deepinv": lambda dataset: db.make_denoiser("deepinv:model=dncnn,weights=random"),
+           # FFDNet applies to photograph datasets only in a grid; called directly it takes any image.
+           "ffdnet": lambda dataset: db.make_denoiser("ffdnet")}
 
 
 def build(name, dataset):

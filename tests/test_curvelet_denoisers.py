@@ -8,17 +8,18 @@ import denoisebench as db
 from denoisebench._array_api import to_numpy
 from denoisebench.noise import add_noise
 from denoisebench.testing import check_denoiser
+from conftest import CLASSICAL, fitted
 from denoisebench.transforms import curvelet_frame
 
 
 @pytest.mark.parametrize("name", ["curvelet", "oracle-curvelet"])
 def test_contract_on_even_multichannel_batches(backend, name):
-    check_denoiser(db.make_denoiser(name), backend=backend, shape=(2, 2, 32, 40))
+    check_denoiser(fitted(db.make_denoiser(name), (2, 2, 32, 40)), backend=backend, shape=(2, 2, 32, 40))
 
 
 @pytest.mark.parametrize("mode", ["soft", "garrote"])
 def test_contract_other_modes(mode):
-    check_denoiser(db.make_denoiser("curvelet", mode=mode, keep_coarse=False), shape=(2, 1, 21, 24))
+    check_denoiser(fitted(db.make_denoiser("curvelet", mode=mode, keep_coarse=False), (2, 1, 21, 24)), shape=(2, 1, 21, 24))
 
 
 def _rules(c, t, mode):
@@ -45,7 +46,7 @@ def test_thresholds_are_k_sigma_times_atom_norm(backend, dtype, mode, keep_coars
                 continue
             c[i, :, s] = _rules(c[i, :, s], k * sigma[i] * frame.atom_norms[s], mode)
     expected = frame.inverse(c)
-    d = db.make_denoiser("curvelet", k=k, mode=mode, keep_coarse=keep_coarse)
+    d = db.make_denoiser("curvelet", **CLASSICAL, k=k, mode=mode, keep_coarse=keep_coarse)
     got = to_numpy(d(backend.asarray(y), backend.asarray(sigma.astype(dtype)))).astype(np.float64)
     tol = {np.dtype("float32"): 2e-5, np.dtype("float64"): 1e-12}[dtype]
     assert np.max(np.abs(got - expected)) <= tol * np.max(np.abs(y))
@@ -56,14 +57,14 @@ def test_limits_of_k_identity_and_coarse_projection():
     returns the coarse low-pass: y's spectrum where Φ₀ = 1 (|ξ| ≤ 2^-J) and nothing beyond 2^(1-J)."""
     h, w = 64, 48
     y = np.random.default_rng(4).standard_normal((2, 1, h, w))
-    np.testing.assert_allclose(db.make_denoiser("curvelet", k=0.0)(y, 0.1), y, rtol=0, atol=1e-12)
-    out = db.make_denoiser("curvelet", k=1e12, scales=4)(y, 0.1)
+    np.testing.assert_allclose(db.make_denoiser("curvelet", **CLASSICAL, k=0.0)(y, 0.1), y, rtol=0, atol=1e-12)
+    out = db.make_denoiser("curvelet", **CLASSICAL, k=1e12, scales=4)(y, 0.1)
     r = np.hypot(np.fft.fftfreq(h)[:, None], np.fft.fftfreq(w)[None, :])
     spec_in, spec_out = np.fft.fft2(y), np.fft.fft2(out)
     inner, outer = r <= 2.0**-4, r >= 2.0**-3
     np.testing.assert_allclose(spec_out[..., inner], spec_in[..., inner], rtol=0, atol=1e-9)
     assert np.max(np.abs(spec_out[..., outer])) < 1e-9
-    np.testing.assert_allclose(db.make_denoiser("curvelet", k=1e12, keep_coarse=False)(y, 0.1), 0.0, atol=1e-12)
+    np.testing.assert_allclose(db.make_denoiser("curvelet", **CLASSICAL, k=1e12, keep_coarse=False)(y, 0.1), 0.0, atol=1e-12)
 
 
 def test_oracle_equals_the_attenuation_written_out():
@@ -83,7 +84,7 @@ def test_bad_parameters_are_refused():
     y = np.zeros((1, 1, 16, 16))
     for kwargs in (dict(mode="median"), dict(k=-1.0), dict(angles=1), dict(scales=1)):
         with pytest.raises(ValueError):
-            db.make_denoiser("curvelet", **kwargs)(y, 0.1)
+            db.make_denoiser("curvelet", **CLASSICAL, **kwargs)(y, 0.1)
 
 
 def _psnr(x_hat, x):
@@ -93,7 +94,7 @@ def _psnr(x_hat, x):
 def _wavelet_reference():
     """The orthogonal `wavelet` denoiser (db4, 3σ hard); pywt's periodized db4 when not registered."""
     if "wavelet" in db.list_denoisers():
-        return db.make_denoiser("wavelet", wavelet="db4", mode="hard", threshold="multiple", k=3.0)
+        return db.make_denoiser("wavelet", **CLASSICAL, wavelet="db4", mode="hard", threshold="multiple", k=3.0)
     pywt = pytest.importorskip("pywt")
 
     def denoise(y, sigma):
@@ -118,7 +119,7 @@ def test_curvelet_beats_orthogonal_wavelet_and_oracle_beats_curvelet_on_cartoons
     by 1.9-3.5 dB).  The oracle attenuation's MSE is below hard thresholding's."""
     x = cartoons
     y = add_noise(x, sigma, seed=1)
-    p_curvelet = _psnr(db.make_denoiser("curvelet")(y, sigma), x)
+    p_curvelet = _psnr(db.make_denoiser("curvelet", **CLASSICAL)(y, sigma), x)
     p_wavelet = _psnr(_wavelet_reference()(y, sigma), x)
     p_oracle = _psnr(db.make_denoiser("oracle-curvelet")(y, sigma, clean=x), x)
     assert p_curvelet > p_wavelet + 1.0, (p_curvelet, p_wavelet)
@@ -135,10 +136,10 @@ def test_universal_threshold_is_k_root_two_log_n(frame, dtype):
     rng = np.random.default_rng(3)
     y = rng.standard_normal((2, 1, 37, 31)).astype(dtype) * 0.3
     k = math.sqrt(2 * math.log(37 * 31))
-    got = Curvelet(threshold="universal", frame=frame)(y, 0.2)
-    want = Curvelet(k=k, frame=frame)(y, 0.2)
+    got = Curvelet(threshold="universal", frame=frame, **CLASSICAL)(y, 0.2)
+    want = Curvelet(k=k, frame=frame, **CLASSICAL)(y, 0.2)
     assert np.asarray(got).dtype == np.dtype(dtype)
     np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=0, atol=1e-6)
-    assert not np.allclose(np.asarray(got), np.asarray(Curvelet(frame=frame)(y, 0.2)))
+    assert not np.allclose(np.asarray(got), np.asarray(Curvelet(frame=frame, **CLASSICAL)(y, 0.2)))
     with pytest.raises(ValueError, match="threshold"):
-        Curvelet(threshold="nosuch")(y, 0.2)
+        Curvelet(threshold="nosuch", **CLASSICAL)(y, 0.2)

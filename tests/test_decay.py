@@ -103,7 +103,7 @@ def test_fixed_multiple_hard_threshold_has_the_noise_floor_of_theory(dtype):
     rng = np.random.default_rng(5)
     x = np.full((8, 1, 96, 128), 0.5)
     y = (x + sigma * rng.standard_normal(x.shape)).astype(dtype)
-    err = (np.asarray(Wavelet(k=k, levels=levels)(y, sigma), dtype=np.float64) - x) ** 2
+    err = (np.asarray(Wavelet(k=k, levels=levels, coarse="keep", clip=False)(y, sigma), dtype=np.float64) - x) ** 2
     phi, q = math.exp(-k * k / 2) / math.sqrt(2 * math.pi), 0.5 * math.erfc(k / math.sqrt(2))
     expected = sigma**2 * ((1 - 4.0**-levels) * 2 * (k * phi + q) + 4.0**-levels)
     per_image = err.mean(axis=(1, 2, 3))

@@ -42,7 +42,7 @@ EXPECTED_FAMILY = {
     "empirical": "posterior means", "wavelet": "thresholding", "wavelet-ti": "thresholding",
     "curvelet": "thresholding", "oracle-curvelet": "oracle bounds", "oracle-wavelet": "oracle bounds",
     "oracle-fourier": "oracle bounds", "skimage-wavelet": "peers", "bm3d": "peers", "unet": "learned",
-    "deepinv": "peers", "torchscript": "peers",
+    "deepinv": "peers", "torchscript": "peers", "ffdnet": "peers",
 }
 
 

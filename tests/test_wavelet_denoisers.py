@@ -11,6 +11,7 @@ from denoisebench.denoisers._oracle import oracle_risks
 from denoisebench.denoisers._shrink import SHRINK, shrink, sure_candidates, threshold
 from denoisebench.denoisers._wavelet import pad_symmetric, resolve_levels
 from denoisebench.testing import check_denoiser
+from conftest import CLASSICAL, fitted
 
 TOL = {np.dtype("float32"): 1e-5, np.dtype("float64"): 1e-12}
 
@@ -172,7 +173,7 @@ def test_pad_symmetric_equals_numpy_symmetric_padding_at_the_end():
                                   "wavelet:boundary=symmetric,threshold=sure,mode=soft",
                                   "wavelet-ti:boundary=symmetric,threshold=bayes,mode=soft"])
 def test_variants_conform_on_every_backend(spec, backend):
-    check_denoiser(db.make_denoiser(spec), backend=backend, shape=(3, 1, 37, 31))
+    check_denoiser(fitted(db.make_denoiser(spec), (3, 1, 37, 31)), backend=backend, shape=(3, 1, 37, 31))
 
 
 # -- theory ------------------------------------------------------------------------------------------------
@@ -189,7 +190,7 @@ def test_images():
 def test_donoho_johnstone_bound_for_universal_hard_thresholding(test_images, sigma):
     """Mallat Thm 11.7: ‖x̂ − x‖² ≤ (2 ln N + 1)(σ² + r_pr) for T = σ√(2 ln N) (N = 4096), in an
     orthonormal basis: the periodic boundary."""
-    d = db.make_denoiser("wavelet", threshold="universal", mode="hard", boundary="periodic")
+    d = db.make_denoiser("wavelet", **CLASSICAL, threshold="universal", mode="hard", boundary="periodic")
     for name, x in test_images.items():
         y = db.add_noise(x, sigma, seed=1)
         risk = _mse(d(y, sigma), x) * x[0].size
@@ -232,7 +233,7 @@ def test_oracle_wavelet_beats_wavelet_thresholding(test_images, sigma):
     for name, x in test_images.items():
         y = db.add_noise(x, sigma, seed=2)
         oracle = _mse(db.make_denoiser("oracle-wavelet")(y, sigma, clean=x), x)
-        for spec in ("wavelet", "wavelet:threshold=bayes,mode=soft"):
+        for spec in ("wavelet:coarse=keep,clip=false", "wavelet:threshold=bayes,mode=soft,coarse=keep,clip=false"):
             assert np.all(oracle < _mse(db.make_denoiser(spec)(y, sigma), x)), (name, spec)
 
 
@@ -251,7 +252,7 @@ def test_symmetric_boundary_with_uniform_stds_equals_skimage_denoise_wavelet(met
     restoration = pytest.importorskip("skimage.restoration")
     x = db.make_dataset("natural", size=shape).sample(3, seed=2).astype(np.float64)
     y = db.add_noise(x, 0.1, seed=4)
-    spec = f"wavelet:threshold={rule},mode={mode},levels=2,boundary=symmetric,noise_std=uniform"
+    spec = f"wavelet:threshold={rule},mode={mode},levels=2,boundary=symmetric,noise_std=uniform,coarse=keep,clip=false"
     ours = _np(db.make_denoiser(spec)(y.astype(dtype), 0.1))
     theirs = np.stack([restoration.denoise_wavelet(im, sigma=0.1, wavelet="db4", mode=mode, method=method,
                                                    rescale_sigma=False, wavelet_levels=2) for im in y[:, 0]])[:, None]
@@ -274,7 +275,7 @@ def test_symmetric_exact_stds_threshold_each_coefficient_at_k_sigma_times_its_st
         flat = iter(norms)
         details = [tuple(pywt.threshold(b, k * sigma * next(flat), mode) for b in level) for level in c[1:]]
         ref.append(pywt.waverec2([c[0]] + details, "db4", "symmetric")[: shape[0], : shape[1]])
-    d = db.make_denoiser(f"wavelet:boundary=symmetric,threshold=multiple,k={k},mode={mode},levels={levels}")
+    d = db.make_denoiser(f"wavelet:boundary=symmetric,threshold=multiple,k={k},mode={mode},levels={levels},coarse=keep,clip=false")
     np.testing.assert_allclose(_np(d(y.astype(dtype), sigma)), np.stack(ref)[:, None], atol=TOL[dtype] * 10)
 
 
@@ -287,7 +288,7 @@ def test_bayes_soft_periodic_is_close_to_skimage_denoise_wavelet(natural_patches
     """
     restoration = pytest.importorskip("skimage.restoration")
     x, y = natural_patches
-    ours = _np(db.make_denoiser("wavelet", threshold="bayes", mode="soft", boundary="periodic")(y, 0.1))
+    ours = _np(db.make_denoiser("wavelet", **CLASSICAL, threshold="bayes", mode="soft", boundary="periodic")(y, 0.1))
     levels = resolve_levels(x.shape, "db4", None)
     theirs = np.stack([restoration.denoise_wavelet(y[i, 0], sigma=0.1, wavelet="db4", mode="soft",
                                                    method="BayesShrink", rescale_sigma=False,
@@ -299,8 +300,8 @@ def test_bayes_soft_periodic_is_close_to_skimage_denoise_wavelet(natural_patches
 
 def test_translation_invariant_beats_orthogonal_on_natural(natural_patches):
     x, y = natural_patches
-    ti = _psnr(db.make_denoiser("wavelet-ti", mode="hard", k=3.0)(y, 0.1), x)
-    orthogonal = _psnr(db.make_denoiser("wavelet", mode="hard", k=3.0)(y, 0.1), x)
+    ti = _psnr(db.make_denoiser("wavelet-ti", **CLASSICAL, mode="hard", k=3.0)(y, 0.1), x)
+    orthogonal = _psnr(db.make_denoiser("wavelet", **CLASSICAL, mode="hard", k=3.0)(y, 0.1), x)
     assert ti > orthogonal + 1.0, (ti, orthogonal)
 
 
@@ -312,8 +313,8 @@ def test_translation_invariant_is_the_average_over_all_circular_shifts(spec, dty
     x = db.make_dataset("natural", size=(16, 24)).sample(2, seed=1).astype(np.float64)
     y = db.add_noise(x, 0.1, seed=3).astype(dtype)
     sigma = np.array([0.1, 0.2], dtype)
-    ti = db.make_denoiser(f"wavelet-ti:{spec},levels={levels},boundary=periodic")(y, sigma)
-    orthogonal = db.make_denoiser(f"wavelet:{spec},levels={levels},boundary=periodic")
+    ti = db.make_denoiser(f"wavelet-ti:{spec},levels={levels},boundary=periodic,coarse=keep,clip=false")(y, sigma)
+    orthogonal = db.make_denoiser(f"wavelet:{spec},levels={levels},boundary=periodic,coarse=keep,clip=false")
     shifts = [(i, j) for i in range(2**levels) for j in range(2**levels)]
     spun = sum(np.roll(orthogonal(np.roll(y, s, axis=(2, 3)), sigma), (-s[0], -s[1]), axis=(2, 3))
                for s in shifts) / len(shifts)
@@ -328,9 +329,9 @@ def test_translation_invariant_symmetric_is_cycle_spinning_of_the_mirror_padded_
     x = db.make_dataset("natural", size=(16, 24)).sample(2, seed=1).astype(np.float64)
     y = db.add_noise(x, 0.1, seed=3).astype(dtype)
     sigma = np.array([0.1, 0.2], dtype)
-    ti = db.make_denoiser(f"wavelet-ti:{spec},levels={levels},wavelet=db2,boundary=symmetric")(y, sigma)
+    ti = db.make_denoiser(f"wavelet-ti:{spec},levels={levels},wavelet=db2,boundary=symmetric,coarse=keep,clip=false")(y, sigma)
     yp = np.pad(y, ((0, 0), (0, 0), (taps, taps), (taps, taps)), mode="symmetric")
-    orthogonal = db.make_denoiser(f"wavelet:{spec},levels={levels},wavelet=db2,boundary=periodic")
+    orthogonal = db.make_denoiser(f"wavelet:{spec},levels={levels},wavelet=db2,boundary=periodic,coarse=keep,clip=false")
     shifts = [(i, j) for i in range(2**levels) for j in range(2**levels)]
     spun = sum(np.roll(orthogonal(np.roll(yp, s, axis=(2, 3)), sigma), (-s[0], -s[1]), axis=(2, 3))
                for s in shifts) / len(shifts)

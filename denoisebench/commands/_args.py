@@ -12,9 +12,9 @@ import math
 import os
 
 from ..grid import SIGMA_MAX, SIGMA_MIN
-from ..specs import parse_value, size_arg
+from ..specs import parse_value, size_arg, strict_int
 
-__all__ = ["OUT_ROOT", "UsageError", "default_out", "int_list", "number", "sigma", "sigma_list", "size"]
+__all__ = ["OUT_ROOT", "UsageError", "ascii_number", "default_out", "int_list", "number", "sigma", "sigma_list", "size"]
 
 #: Root of every command's default output folder, under the working directory.
 OUT_ROOT = "denoisebench-out"
@@ -36,7 +36,28 @@ def _float(text):
     return float(value)
 
 
-_CASTS = {int: int, float: _float}
+_CASTS = {int: strict_int, float: _float}
+
+
+def ascii_number(cast):
+    """An argparse type: an ``int`` or ``float`` written with ASCII digits (no ``1_0``, no ``３``)."""
+    def parse(text):
+        try:
+            return _CASTS[cast](text)
+        except (ValueError, OverflowError):
+            kind = "an integer" if cast is int else "a number"
+            raise argparse.ArgumentTypeError(f"expected {kind}; got {text!r}") from None
+
+    parse.__name__ = cast.__name__
+    return parse
+
+
+def _items(text, what):
+    """The comma-separated items of ``text``; an empty item (``0.1,,0.2``) is refused."""
+    items = [t.strip() for t in text.split(",")]
+    if any(not t for t in items):
+        raise argparse.ArgumentTypeError(f"empty item in the list {text!r}: expected {what}")
+    return items
 
 
 def number(cast, lo, strict=False, hi=None):
@@ -70,9 +91,7 @@ def sigma(text):
 
 def sigma_list(text):
     """Comma-separated noise levels (``0.05,0.1`` or ``15/255,25/255``)."""
-    items = [t for t in text.split(",") if t.strip()]
-    if not items:
-        raise argparse.ArgumentTypeError("expected a comma-separated list of sigmas, e.g. 0.05,0.1,0.2 or 15/255,25/255")
+    items = _items(text, "a comma-separated list of sigmas, e.g. 0.05,0.1,0.2 or 15/255,25/255")
     return [sigma(t) for t in items]
 
 
@@ -80,7 +99,7 @@ def int_list(lo):
     """Comma-separated integers ``>= lo``."""
     def parse(text):
         try:
-            values = [int(t) for t in text.split(",") if t.strip()]
+            values = [strict_int(t) for t in _items(text, f"comma-separated integers >= {lo}")]
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected comma-separated integers >= {lo}; got {text!r}") from None
         if not values or min(values) < lo:

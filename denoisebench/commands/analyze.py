@@ -31,6 +31,9 @@ def add_parser(subparsers):
 
 def main(args):
     """Run ``denoisebench analyze`` from parsed ``args``; return the exit code (ValueError on bad input)."""
+    from ..outputs import check_output_target
+
+    check_output_target(args.out, "--out", "dir", contents=("analysis.csv", "analysis.md", "adaptive_basis.png"))
     for key in ("n", "top", "n_train"):
         if getattr(args, key) < 1:
             raise ValueError(f"--{key.replace('_', '-')} must be >= 1; got {getattr(args, key)}")

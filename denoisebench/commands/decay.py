@@ -37,9 +37,12 @@ def main(args):
 
     from tqdm import tqdm
 
-    sizes = args.sizes
-    if len(sizes) < 2:
-        raise ValueError(f"--sizes needs at least two sizes >= 8 to fit an exponent; got {sizes}")
+    from ..experiments.decay import check_sizes
+    from ..outputs import check_output_target
+    from ..store import STORE_NAME
+
+    sizes = check_sizes(args.sizes, "--sizes")
+    check_output_target(args.out, "--out", "dir", contents=(STORE_NAME, "decay.md", "decay.png"))
     from ..grid import plan
 
     plan([args.dataset], args.denoisers, [args.sigma], n=args.n, size=sizes[0], backend=args.backend,

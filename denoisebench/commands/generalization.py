@@ -40,6 +40,9 @@ def add_parser(subparsers):
 
 def main(args):
     """The handler: :func:`run_generalization` from parsed ``args``; prints the files written."""
+    from ..outputs import check_output_target
+
+    check_output_target(args.out, "--out", "dir", contents=())
     keys = [k for k in DEFAULTS if k != "out"]
     paths = run_generalization(args.dataset, out=args.out, progress=not args.quiet,
                                **{k: getattr(args, k) for k in keys})

@@ -1,11 +1,13 @@
 """``denoisebench perf``: throughput per denoiser beside its peers, measured in one run."""
 from __future__ import annotations
 
+import os
 import sys
 
 from ..backends import BACKENDS
 from ..perf.machine import on_gpu
 from ..perf.measure import run_perf
+from ..outputs import check_output_target
 from ._args import default_out
 
 NAME = "perf"
@@ -52,7 +54,9 @@ def main(args):
     if args.threads < 0:
         raise SpecError(f"--threads must be >= 0; got {args.threads}")
     out = args.out or default_out(NAME, "gpu.md" if on_gpu(args.device, args.backend) else "performance.md")
+    for path in (out, os.path.splitext(out)[0] + ".json", os.path.join(os.path.dirname(out), "gpu.md")):
+        check_output_target(path, "--out" if path == out else "output")
     result = run_perf(args.backend, args.device, args.quick, out, args.denoisers,
                       command=" ".join(p for p in parts if p), threads=args.threads, compare=args.compare)
-    print(f"wrote {result['path']}", file=sys.stdout)
+    print("wrote " + ", ".join(result["paths"]), file=sys.stdout)
     return 0

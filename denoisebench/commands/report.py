@@ -18,8 +18,19 @@ def add_parser(sub):
 
 
 def main(args):
-    from ..report import write_outputs
+    import sys
 
+    from ..outputs import check_output_target
+    from ..report import FILES, write_outputs
+    from ..store import STORE_NAME, Store
+
+    check_output_target(args.dir, "DIR", "dir", contents=(STORE_NAME, *FILES.values()))
+    with Store(args.dir, create=False, readonly=True) as store:
+        invalid = store.invalid_rows()
     paths = write_outputs(args.dir)
+    if invalid:
+        print(f"denoisebench: {len(invalid)} stored row(s) of {args.dir}/{STORE_NAME} fail their checksum or "
+              "validation and are left out of the tables (shown as —); rerun the 'denoisebench run' command "
+              "that made them to recompute them", file=sys.stderr)
     print("wrote " + ", ".join(paths.values()))
     return 0

@@ -68,30 +68,37 @@ def main(args):
     """Plan (everything validated), run the cells not already stored, write the outputs."""
     from tqdm import tqdm
 
-    from ..executors import ExecutorUnavailable, make_executor
+    from ..executors import ExecutorLost, ExecutorUnavailable, make_executor
     from ..grid import plan
-    from ..report import json_rows, write_outputs
+    from ..outputs import check_output_target
+    from ..report import FILES, json_rows, write_outputs
     from ..runner import classify, run_grid
-    from ..store import KEY, REUSABLE, Store
+    from ..store import KEY, REUSABLE, STORE_NAME, Store
 
+    check_output_target(args.out, "--out", "dir", contents=(STORE_NAME, *FILES.values()))
     cells = plan(args.datasets, args.denoisers, args.sigmas, n=args.n, seed=args.seed, size=args.size,
                  backend=args.backend, device=args.device, n_train=args.n_train, sure=args.sure,
                  protocol="" if args.protocol == "float" else args.protocol)
+    computed, status = [], None
     try:
         executor = make_executor(args.executor, args.scheduler, args.workers)
-        with Store(args.out, fresh=args.fresh) as store:
-            if store.moved_to:
+        with executor as pool, Store(args.out, fresh=args.fresh) as store:  # the scheduler first: no store
+            if store.moved_to:                                            # is created for an unreachable one
                 print(f"denoisebench: --fresh: moved the previous store to {store.moved_to}", file=sys.stderr)
             status = classify(cells, store)
-            with executor as pool, tqdm(total=len(cells), initial=status.count(REUSABLE), file=sys.stderr,
-                                        unit="cell", desc="denoisebench", dynamic_ncols=True) as bar:
-                run_grid(cells, store, executor=pool, progress=bar, status=status)
+            with tqdm(total=len(cells), initial=status.count(REUSABLE), file=sys.stderr,
+                      unit="cell", desc="denoisebench", dynamic_ncols=True) as bar:
+                run_grid(cells, store, executor=pool, progress=bar, status=status, computed=computed)
             rows = store.rows()
     except ExecutorUnavailable as exc:
         raise UsageError(str(exc)) from None
+    except ExecutorLost:
+        stored = (status.count(REUSABLE) if status else 0) + len(computed)
+        raise ExecutorLost(f"the Dask scheduler was lost after {stored} of {len(cells)} cells; those are stored in "
+                           f"{args.out}/results.sqlite: rerun the same command (with a running scheduler) to resume") from None
     except KeyboardInterrupt:
         return interrupted(args.out)
-    print(status.summary(), file=sys.stderr)
+    print(status.summary(computed), file=sys.stderr)
     paths = write_outputs(args.out)
     if args.json:
         keys = {c.key() for c in cells}

@@ -45,6 +45,9 @@ def add_parser(subparsers):
 
 def main(args):
     """The handler: run :func:`run_sample` from parsed ``args``, print the files; exit code 0."""
+    from ..outputs import check_output_target
+
+    check_output_target(args.out, "--out", "dir", ("grid.png", "spectra.png", "metrics.json", "comparison.md"))
     paths = run_sample(**{k: getattr(args, k) for k in DEFAULTS}, dataset=args.dataset, denoisers=args.denoisers)
     print("wrote " + ", ".join(paths))
     return 0

@@ -29,6 +29,9 @@ def add_parser(subparsers):
 
 def main(args):
     """The handler: run :func:`run_sampler_error`, print the files; exit code 0."""
+    from ..outputs import check_output_target
+
+    check_output_target(args.out, "--out", "dir", contents=())
     steps = args.steps if isinstance(args.steps, list) else int_list(1)(args.steps)
     paths = run_sampler_error(args.dataset, steps, args.sigma_min, args.n_floor, args.out)
     print("wrote " + ", ".join(paths))

@@ -45,6 +45,9 @@ def add_parser(subparsers):
 
 def main(args):
     """The handler: run :func:`run_solve` from parsed ``args``, print the files; exit code 0."""
+    from ..outputs import check_output_target
+
+    check_output_target(args.out, "--out", "dir", ("metrics.json", "solve.md"))
     settings = {k: getattr(args, k) for k in DEFAULTS if k != "out"}
     paths = run_solve(args.dataset, args.operators, args.denoisers, out=args.out, **settings)
     print("wrote " + ", ".join(paths))

@@ -1,6 +1,7 @@
 """``denoisebench train``: train the bias-free U-Net on a dataset; write safetensors weights."""
 from __future__ import annotations
 
+from ._args import ascii_number
 from ..train import AUGMENTATIONS, DEFAULTS, LOSS_WEIGHTS, SIGMA_SAMPLERS, VARIANTS, train
 
 NAME = "train"
@@ -15,11 +16,12 @@ def add_parser(subparsers):
         "the training mean; --variant conditioned: sigma as an input, EDM preconditioning) on seeded training images of a dataset and "
         "write its weights (safetensors + metadata). Checkpoints every --ckpt-every steps: rerunning "
         "the same command resumes. Deterministic for a seed on CPU.")
-    p.add_argument("--dataset", required=True, metavar="SPEC", help="dataset spec (name or name:key=value,...)")
+    p.add_argument("--dataset", metavar="SPEC", help="dataset spec (name or name:key=value,...); required unless --join")
     p.add_argument("--out", required=True, metavar="FILE", help="weight file to write (.safetensors)")
     for flag, typ, help_ in (
             ("n-train", int, "training images"), ("steps", int, "Adam steps"),
-            ("patch", int, "crop size, a multiple of 4 (--padding circular: the image size)"),
+            ("patch", int, "crop size, a multiple of 4 (default 32, or the largest that fits smaller images; "
+             "--padding circular: the image size)"),
             ("width", int, "U-Net width (channels at the finest scale)"), ("seed", int, "seed"),
             ("batch", int, "crops per step"), ("lr", float, "peak learning rate"),
             ("sigma-min", float, "smallest training sigma"), ("sigma-max", float, "largest training sigma"),
@@ -28,12 +30,24 @@ def add_parser(subparsers):
             ("final-lr", float, "final learning rate, a fraction of --lr"),
             ("clip", float, "gradient-norm clip (0: none)"), ("stop-at", int, "stop after this many steps (resumable)")):
         key = flag.replace("-", "_")
-        p.add_argument(f"--{flag}", type=typ, default=d.get(key), help=f"{help_} (default %(default)s)")
+        p.add_argument(f"--{flag}", type=ascii_number(typ), default=d.get(key),
+                       help=help_ if d.get(key) is None else f"{help_} (default %(default)s)")
     p.add_argument("--variant", choices=list(VARIANTS), default=d["variant"],
                    help="blind: bias-free, sigma not an input; centered: bias-free about the training mean; "
                    "conditioned: sigma an input (EDM preconditioning) (default %(default)s)")
     p.add_argument("--augment", choices=list(AUGMENTATIONS), default=d["augment"],
                    help="dihedral: random flips and quarter turns of each crop (default %(default)s)")
+    p.add_argument("--init", metavar="FILE", default=None,
+                   help="warm start from this weight file (same width, padding and variant), e.g. to widen the "
+                   "sigma range of a trained network; recorded in the new file's metadata")
+    p.add_argument("--downsample", type=int, default=1, metavar="F",
+                   help="train on the images averaged over FxF blocks: the large-sigma expert of a --join pair "
+                   "(default %(default)s)")
+    p.add_argument("--join", nargs=2, metavar=("LOW", "HIGH"), default=None,
+                   help="train nothing: write to --out one conditioned network made of two noise-level experts, "
+                   "LOW for sigma <= --split and HIGH above (each a conditioned weight file of the same architecture "
+                   "and dataset); every output at sigma <= --split is LOW's")
+    p.add_argument("--split", type=float, default=1.0, help="the sigma where --join hands over to HIGH (default %(default)s)")
     p.add_argument("--device", default=d["device"], help="torch device (default %(default)s)")
     p.add_argument("--sigma-sampling", choices=list(SIGMA_SAMPLERS), default=d["sigma_sampling"],
                    help="law of the training sigma (default %(default)s)")
@@ -51,9 +65,17 @@ def add_parser(subparsers):
 
 def main(args):
     """Run ``denoisebench train`` from parsed ``args``; return the exit code (ValueError on bad input)."""
+    if args.join:
+        from ..weights_io import join_experts
+
+        out = join_experts(*args.join, args.split, args.out)
+        print(f"wrote {out} (sigma <= {args.split:g}: {args.join[0]}; above: {args.join[1]})")
+        return 0
+    if not args.dataset:
+        raise ValueError("train needs --dataset SPEC (or --join LOW HIGH to combine two trained networks)")
     names = ("n_train", "steps", "patch", "width", "seed", "device", "sigma_max", "batch", "lr", "sigma_min",
              "sigma_sampling", "weighting", "padding", "n_val", "val_every", "ckpt_every", "warmup", "final_lr",
-             "clip", "amp", "keep_checkpoint", "stop_at", "resume", "variant", "augment")
+             "clip", "amp", "keep_checkpoint", "stop_at", "resume", "variant", "augment", "init", "downsample")
     result = train(args.dataset, out=args.out, progress=not args.quiet, **{k: getattr(args, k) for k in names})
     state = "wrote" if result["finished"] else f"stopped at step {result['step']}; checkpoint kept for"
     print(f"{state} {result['out']} (validation PSNR {result['val_psnr'] or float('nan'):.2f} dB, "

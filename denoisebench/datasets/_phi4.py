@@ -164,7 +164,8 @@ class Phi4(Dataset):
     phase : {'critical', 'disordered'}
         Named setting (:data:`PHASES`): β, λ and the trajectories per image.
     beta, lam : float or None
-        Coupling and quartic strength; ``None``: the phase's.  ``lam = 0`` is the free Gaussian field.
+        Coupling (ferromagnetic, ``0 <= beta <= 10``) and quartic strength; ``None``: the phase's.
+        ``lam = 0`` is the free Gaussian field.
     trajectories : int or None
         HMC trajectories per image (half burn-in); ``None``: the phase's.
 
@@ -191,7 +192,7 @@ class Phi4(Dataset):
     #: 64² cost far more than the 30% of the run it may add (measured: docs/theory.md, "The φ⁴ field").
     default_run = False
     scale = "x = 0.25·φ (centred, unclipped; pixel std ≈ 0.23 at the critical point)"
-    param_rules = {"size": Size(), "phase": OneOf(*PHASES), "beta": Opt(Real(-10, 10)),
+    param_rules = {"size": Size(), "phase": OneOf(*PHASES), "beta": Opt(Real(0, 10)),
                    "lam": Opt(Real(0, 100)), "trajectories": Opt(Int(2, 100000))}
 
     def __init__(self, size=32, phase="critical", beta=None, lam=None, trajectories=None):

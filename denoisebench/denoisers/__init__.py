@@ -13,13 +13,14 @@ from ._wavelet import Wavelet, WaveletTI
 from ._curvelet import Curvelet, CurveletOracle
 from ._oracle import OracleFourier, OracleWavelet, oracle_risks
 from ._external import BM3D, SkimageWavelet
+from ._ffdnet import FFDNet
 from ._unet import UNet
 from ._torchscript import TorchScript
 from ._deepinv import DeepInv
 # isort: on
 
 __all__ = [
-    "BM3D", "Curvelet", "CurveletOracle", "DeepInv", "EmpiricalPosterior", "Identity", "OptimalDenoiser", "OracleFourier", "OracleWavelet",
+    "BM3D", "Curvelet", "CurveletOracle", "DeepInv", "EmpiricalPosterior", "FFDNet", "Identity", "OptimalDenoiser", "OracleFourier", "OracleWavelet",
     "SkimageWavelet", "StationaryMixturePosterior", "TorchScript", "UNet", "Wavelet", "WaveletTI", "Wiener", "WienerOracle",
     "oracle_risks",
 ]

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
+from .._array_api import asarray_like
 from .._color import COLOR_SPACES
 from .._memory import curvelet_frame_bytes
 from .._params import Bool, Int, OneOf, Opt, Real
@@ -11,6 +14,7 @@ from ..base import Denoiser
 from ..registry import register_denoiser
 from ..transforms._curvelet import curvelet_frame
 from ..transforms._curvelet_wrap import curvelet_wrap_frame
+from ._coarse import CoarsePrior, channel_mean_square
 from ._shrink import SHRINK, _pick, oracle_gain, shrink
 
 __all__ = ["Curvelet", "CurveletOracle"]
@@ -28,15 +32,38 @@ def _per_image(sigma, c, xp):
     return xp.reshape(sigma, (sigma.shape[0],) + (1,) * (c.ndim - 1))
 
 
+def _frame_stats(frame, u):
+    """Mean square of the coarse coefficients per channel and largest ``|c|`` per subband (coarse: inf)."""
+    maxima = np.zeros(frame.n_subbands)
+    coarse = []
+
+    def record(sl, c):
+        c = np.asarray(c)
+        ids = np.broadcast_to(frame.per_coefficient(np.arange(frame.n_subbands), sl, c), c.shape[2:])
+        peak = np.abs(c).max(axis=(0, 1))
+        np.maximum.at(maxima, ids.astype(np.int64).ravel(), peak.ravel())
+        is_coarse = np.broadcast_to(frame.per_coefficient(frame.subband_scale == 0, sl, c) > 0, c.shape[2:])
+        if is_coarse.any():
+            coarse.append(np.moveaxis(c[..., is_coarse], -1, 2))
+        return c
+
+    frame.apply(record, u)
+    maxima[frame.subband_scale == 0] = np.inf
+    return channel_mean_square(np.concatenate(coarse, axis=2)), maxima
+
+
 @register_denoiser("curvelet")
-class Curvelet(Denoiser):
+class Curvelet(CoarsePrior, Denoiser):
     """Thresholding in a curvelet-style tight frame, calibrated from σ.
 
     Each subband ``s`` of the undecimated Fourier-domain curvelet frame
     (:mod:`denoisebench.transforms._curvelet`) is thresholded at ``k · σ · ‖ψ_s‖``, where
     ``σ ‖ψ_s‖`` is the standard deviation of the noise's coefficients there (per image σ);
-    the coarse low-pass is kept when ``keep_coarse``; the frame's adjoint (its exact inverse)
-    maps back.  Works on any ``H × W``; the frame is translation invariant, so this is also
+    the coarse low-pass is kept when ``keep_coarse``; by default (``coarse='wiener'``) the coarse
+    coefficients then get the Wiener estimate fitted on the training images, about their mean, and
+    each thresholded detail coefficient is clipped to its subband's training range (``clip``;
+    :mod:`~denoisebench.denoisers._coarse`), so ``D(y, σ)`` tends to the data mean as σ grows; the
+    frame's adjoint (its exact inverse) maps back.  Works on any ``H × W``; the frame is translation invariant, so this is also
     the cycle-spun estimator of the decimated frame.
 
     Parameters
@@ -63,6 +90,11 @@ class Curvelet(Denoiser):
         decimated wrapping frame of the same windows (:mod:`denoisebench.transforms._curvelet_wrap`,
         about 4-5 real coefficients per pixel, exact per-subband noise level); see
         ``reports/curvelet-frames.md`` for what each costs and gives.
+    coarse : {'wiener', 'keep'}
+        The coarse band's fitted Wiener estimate about the training mean, or the band kept (the
+        classical estimator: no fit needed with ``clip=False``).
+    clip : bool
+        Clip each thresholded detail coefficient to its subband's training range, or not.
 
     References
     ----------
@@ -75,14 +107,15 @@ class Curvelet(Denoiser):
 
     #: Scales: at most log2 of the largest image side (4096); the frame's size for the image is
     #: checked against the memory at each call and when a grid is planned (``setup_bytes``).
+    learns = True
     param_rules = {"scales": Opt(Int(2, 12), "automatic"), "angles": Int(2, 64), "k": Real(0, 1e12),
                    "mode": OneOf(*SHRINK), "keep_coarse": Bool(), "threshold": OneOf(*MULTIPLES),
-                   "color": OneOf(*COLOR_SPACES), "frame": OneOf(*FRAMES)}
+                   "color": OneOf(*COLOR_SPACES), "frame": OneOf(*FRAMES), **CoarsePrior.prior_rules}
     memory_factor = 32
     setup_bytes = curvelet_frame_bytes
 
     def __init__(self, scales=None, angles=8, k=3.0, mode="hard", keep_coarse=True, color="opponent",
-                 frame="undecimated", threshold="multiple"):
+                 frame="undecimated", threshold="multiple", coarse="wiener", clip=True):
         self.scales = scales
         self.angles = angles
         self.k = k
@@ -91,21 +124,40 @@ class Curvelet(Denoiser):
         self.threshold = threshold
         self.color = color
         self.frame = frame
+        self.coarse = coarse
+        self.clip = clip
+
+    def _frame(self, shape):
+        return FRAMES[self.frame](shape[-2:], self.scales, self.angles)
+
+    def _coefficient_stats(self, u):
+        return _frame_stats(self._frame(u.shape), u)
 
     def _denoise(self, y, sigma, xp):
         if self.mode not in SHRINK:
             raise ValueError(f"unknown mode {self.mode!r}; valid: {', '.join(SHRINK)}")
         if not float(self.k) >= 0:
             raise ValueError(f"k must be >= 0; got {self.k!r}")
-        frame = FRAMES[self.frame](y.shape[-2:], self.scales, self.angles)
+        self._check_fitted_shape(y)
+        frame = self._frame(y.shape)
         factor = _pick(MULTIPLES, self.threshold, "threshold")(self.k, y.shape[-2] * y.shape[-1]) * frame.atom_norms
         if self.keep_coarse:
             factor = factor * (frame.subband_scale > 0)
+        u, m = self._centre(y)
+        coarse = (frame.subband_scale == 0).astype(np.float64)
 
         def threshold(sl, c):
-            return shrink(c, _per_image(sigma, c, xp) * frame.per_coefficient(factor, sl, c), self.mode, xp)
+            noise = _per_image(sigma, c, xp)
+            out = shrink(c, noise * frame.per_coefficient(factor, sl, c), self.mode, xp)
+            if self.clip:
+                out = self._clip(out, frame.per_coefficient(self.detail_max_, sl, c))
+            if m is not None and coarse[sl].any():
+                v = xp.reshape(asarray_like(self.coarse_var_, c), (1, -1) + (1,) * (c.ndim - 2))
+                gain = v / (v + noise * noise * frame.per_coefficient(frame.atom_norms ** 2, sl, c))
+                out = out + frame.per_coefficient(coarse, sl, c) * (gain - 1) * out
+            return out
 
-        return frame.apply(threshold, y)
+        return self._uncentre(frame.apply(threshold, u), m)
 
 
 @register_denoiser("oracle-curvelet")

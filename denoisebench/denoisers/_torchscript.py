@@ -114,7 +114,11 @@ class TorchNetwork(Denoiser):
         if tuple(out.shape) != tuple(t.shape):
             raise ValueError(f"{self._label()} returned shape {tuple(out.shape)} for an input of shape "
                              f"{tuple(t.shape)}: a denoiser returns an image of its input's shape")
-        out = out.detach().to(device=t.device, dtype=t.dtype)
+        if out.dtype != t.dtype:  # an int or half-precision output is not converted silently
+            raise TypeError(f"{self._label()} returned dtype {str(out.dtype).replace('torch.', '')} for a "
+                            f"{str(t.dtype).replace('torch.', '')} input: a denoiser returns its input's dtype "
+                            "(compute in the input's dtype, or cast the output back)")
+        out = out.detach().to(device=t.device)
         if not bool(torch.isfinite(out).all()):
             raise ValueError(f"{self._label()} returned NaN or inf on a batch of shape {tuple(t.shape)}")
         return out
@@ -172,8 +176,8 @@ class TorchScript(TorchNetwork):
 
     Notes
     -----
-    The model must return a tensor of its input's shape; a model that fails, returns another
-    shape, NaN or inf, or a file that is not a TorchScript archive (a text file, a truncated
+    The model must return a tensor of its input's shape and dtype; a model that fails, returns
+    another shape or dtype (an int or float16 output is refused, never converted), NaN or inf, or a file that is not a TorchScript archive (a text file, a truncated
     file, a pickle or a ``torch.save`` checkpoint — refused before torch reads it) gives one
     error naming the file.  A TorchScript archive holds the model's code and weights, not a
     pickle of Python objects; but its code runs when the model is called, so load only models

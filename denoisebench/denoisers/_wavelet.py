@@ -11,7 +11,9 @@ from .._params import Int, OneOf, Opt, Real, Wavelet as WaveletName
 from ..base import Denoiser
 from ..registry import register_denoiser
 from ..transforms import dwt2, idwt2, max_levels, swt2_map_details
+from ..transforms._undecimated import swt2_subbands, swt_bands
 from ..transforms._orthogonal import BOUNDARIES, dwt2_noise_std, orthogonal_filters
+from ._coarse import CoarsePrior, channel_max, channel_mean_square
 from ._shrink import SHRINK, THRESHOLDS, _pick
 
 __all__ = ["Wavelet", "WaveletTI", "crop", "mirror_margin", "pad_symmetric", "resolve_levels"]
@@ -88,20 +90,24 @@ def _exact_std(shrink_band, shape, wavelet, levels, boundary):
 NOISE_STD = {"exact": _exact_std, "uniform": _uniform_std}
 
 
-class _Thresholding(Denoiser):
+class _Thresholding(CoarsePrior, Denoiser):
     """Shared parameters of the wavelet thresholding denoisers (see :class:`Wavelet`)."""
 
+    learns = True
     param_rules = {"wavelet": WaveletName(), "levels": Opt(Int(1, 12), "automatic"), "mode": OneOf(*SHRINK),
                    "threshold": OneOf(*THRESHOLDS), "k": Real(0, 1e12),
-                   "color": OneOf(*COLOR_SPACES)}
+                   "color": OneOf(*COLOR_SPACES), **CoarsePrior.prior_rules}
 
-    def __init__(self, wavelet="db4", levels=None, mode="hard", threshold="multiple", k=3.0, color="opponent"):
+    def __init__(self, wavelet="db4", levels=None, mode="hard", threshold="multiple", k=3.0, color="opponent",
+                 coarse="wiener", clip=True):
         self.wavelet = wavelet
         self.levels = levels
         self.mode = mode
         self.threshold = threshold
         self.k = k
         self.color = color
+        self.coarse = coarse
+        self.clip = clip
 
     def _rules(self):
         return _pick(THRESHOLDS, self.threshold, "threshold"), _pick(SHRINK, self.mode, "mode")
@@ -116,7 +122,12 @@ class Wavelet(_Thresholding):
     """Thresholding of an orthogonal wavelet transform, thresholds calibrated from σ.
 
     Each detail subband is shrunk (``mode``) at a threshold set from the image's σ (``threshold``,
-    :mod:`~denoisebench.denoisers._shrink`); the coarse approximation is kept.
+    :mod:`~denoisebench.denoisers._shrink`) and, by default, clipped to the range it has on the
+    training images; the coarse approximation gets the Wiener estimate fitted on the training images
+    (``coarse='wiener'``, so ``D(y, σ)`` tends to the data mean as σ grows) or is kept as it is
+    (``coarse='keep'``, the classical estimator; :mod:`~denoisebench.denoisers._coarse`).  With the
+    defaults the denoiser learns (``fit`` on clean images of the size it will denoise); with
+    ``coarse='keep', clip=False`` it needs no fit.
 
     The boundary (``boundary``) is by default ``'periodic'``: the orthonormal periodic basis, where
     the thresholding theorems hold as stated (Mallat §11.3); sizes not divisible by ``2**levels`` are
@@ -162,6 +173,10 @@ class Wavelet(_Thresholding):
         Extension at the image's edges (see above).
     noise_std : {'exact', 'uniform'}
         Symmetric boundary: each coefficient's own noise std, or σ for all (skimage's); periodic: the same.
+    coarse : {'wiener', 'keep'}
+        The coarse band's fitted Wiener estimate about the training mean, or the band kept.
+    clip : bool
+        Clip each thresholded detail coefficient to its subband's training range, or not.
 
     References
     ----------
@@ -173,21 +188,36 @@ class Wavelet(_Thresholding):
     param_rules = {**_Thresholding.param_rules, "boundary": OneOf(*BOUNDARIES), "noise_std": OneOf(*NOISE_STD)}
 
     def __init__(self, wavelet="db4", levels=None, mode="hard", threshold="multiple", k=3.0, color="opponent",
-                 boundary="periodic", noise_std="exact"):
-        super().__init__(wavelet, levels, mode, threshold, k, color)
+                 boundary="periodic", noise_std="exact", coarse="wiener", clip=True):
+        super().__init__(wavelet, levels, mode, threshold, k, color, coarse, clip)
         self.boundary = boundary
         self.noise_std = noise_std
 
+    def _transform(self, u, xp):
+        levels = resolve_levels(u.shape, self.wavelet, self.levels)
+        up = pad_symmetric(u, 2**levels, xp) if self.boundary == "periodic" else u
+        return levels, up, dwt2(up, self.wavelet, levels, self.boundary)
+
+    def _coefficient_stats(self, u):
+        _, _, coeffs = self._transform(u, np)
+        return channel_mean_square(coeffs[0]), [[channel_max(c) for c in level] for level in coeffs[1:]]
+
     def _denoise(self, y, sigma, xp):
-        levels = resolve_levels(y.shape, self.wavelet, self.levels)
-        yp = pad_symmetric(y, 2**levels, xp) if self.boundary == "periodic" else y
-        n_pixels = yp.shape[-2] * yp.shape[-1]
-        coeffs = dwt2(yp, self.wavelet, levels, self.boundary)
-        shrink = _pick(NOISE_STD, self.noise_std, "noise_std")(self._shrink_band, yp.shape, self.wavelet, levels,
+        self._check_fitted_shape(y)
+        u, m = self._centre(y)
+        levels, up, coeffs = self._transform(u, xp)
+        n_pixels = up.shape[-2] * up.shape[-1]
+        shrink = _pick(NOISE_STD, self.noise_std, "noise_std")(self._shrink_band, up.shape, self.wavelet, levels,
                                                                self.boundary)
-        kept = [coeffs[0]] + [tuple(shrink(c, sigma, n_pixels, xp, (i, o)) for o, c in enumerate(level))
-                              for i, level in enumerate(coeffs[1:], start=1)]
-        return crop(idwt2(kept, self.wavelet, self.boundary, yp.shape), y.shape)
+        coarse = coeffs[0]
+        if m is not None:
+            std = 1.0 if self.boundary == "periodic" else dwt2_noise_std(up.shape, self.wavelet, levels, self.boundary)[0]
+            coarse = coarse * self._coarse_gain(sigma, std, coarse)
+        kept = [coarse] + [tuple(self._clip(shrink(c, sigma, n_pixels, xp, (i, o)),
+                                            self.clip and self.detail_max_[i - 1][o])
+                                 for o, c in enumerate(level))
+                           for i, level in enumerate(coeffs[1:], start=1)]
+        return self._uncentre(crop(idwt2(kept, self.wavelet, self.boundary, up.shape), y.shape), m)
 
 
 @register_denoiser("wavelet-ti")
@@ -225,19 +255,37 @@ class WaveletTI(_Thresholding):
     param_rules = {**_Thresholding.param_rules, "boundary": OneOf(*BOUNDARIES)}
 
     def __init__(self, wavelet="db4", levels=None, mode="hard", threshold="multiple", k=3.0, color="opponent",
-                 boundary="periodic"):
-        super().__init__(wavelet, levels, mode, threshold, k, color)
+                 boundary="periodic", coarse="wiener", clip=True):
+        super().__init__(wavelet, levels, mode, threshold, k, color, coarse, clip)
         self.boundary = boundary
 
+    def _margin(self):
+        return _pick({"periodic": 0, "symmetric": len(orthogonal_filters(self.wavelet)[0])}, self.boundary,
+                     "boundary")
+
+    def _coefficient_stats(self, u):
+        levels = resolve_levels(u.shape, self.wavelet, self.levels)
+        approx, details = None, {}
+        for band, c in swt2_subbands(mirror_margin(u, self._margin(), np), self.wavelet, levels):
+            if band.orientation == "a":
+                approx = channel_mean_square(c)
+            else:
+                details[(band.level, band.orientation)] = channel_max(c)
+        return approx, details
+
     def _denoise(self, y, sigma, xp):
+        self._check_fitted_shape(y)
         levels = resolve_levels(y.shape, self.wavelet, self.levels)
         n_pixels = y.shape[-2] * y.shape[-1]
         self._rules()  # unknown names fail before any work
-        margin = _pick({"periodic": 0, "symmetric": len(orthogonal_filters(self.wavelet)[0])}, self.boundary,
-                       "boundary")
+        margin = self._margin()
+        u, m = self._centre(y)
 
         def shrink_band(c, band):
-            return self._shrink_band(c, sigma * band.atom_norm, n_pixels, xp)
+            out = self._shrink_band(c, sigma * band.atom_norm, n_pixels, xp)
+            return self._clip(out, self.clip and self.detail_max_[(band.level, band.orientation)])
 
-        out = swt2_map_details(mirror_margin(y, margin, xp), shrink_band, self.wavelet, levels)
-        return out[..., margin: margin + y.shape[-2], margin: margin + y.shape[-1]]
+        u = mirror_margin(u, margin, xp)
+        gain = None if m is None else self._coarse_gain(sigma, swt_bands(self.wavelet, u.shape, levels)[0].atom_norm, u)
+        out = swt2_map_details(u, shrink_band, self.wavelet, levels, approx_gain=gain)
+        return self._uncentre(out[..., margin: margin + y.shape[-2], margin: margin + y.shape[-1]], m)

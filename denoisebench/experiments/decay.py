@@ -50,6 +50,16 @@ def _family(spec):
     return spec.split(":", 1)[0]
 
 
+def check_sizes(sizes, what="sizes"):
+    """``sizes`` as a list of at least two different image sizes; a one-line ``ValueError`` otherwise."""
+    sizes = list(sizes)
+    if len(set(sizes)) != len(sizes):
+        raise ValueError(f"{what} repeats a size ({','.join(map(str, sizes))}): give different sizes")
+    if len(sizes) < 2:
+        raise ValueError(f"{what} needs at least two different sizes to fit an exponent; got {sizes}")
+    return sizes
+
+
 def run_decay(out, sizes=DEFAULT_SIZES, sigma=0.1, n=8, denoisers=DEFAULT_DENOISERS, dataset="cartoon",
               seed=0, backend="numpy", device=None, n_train=64, progress=None):
     """Evaluate ``denoisers`` on ``dataset`` at each size (fixed σ) into the store in ``out``.
@@ -60,6 +70,7 @@ def run_decay(out, sizes=DEFAULT_SIZES, sigma=0.1, n=8, denoisers=DEFAULT_DENOIS
     from ..runner import run_grid
     from ..store import KEY, Store
 
+    sizes = check_sizes(sizes)
     cells = [c for size in sizes
              for c in plan([dataset], list(denoisers), [sigma], n=n, seed=seed, size=size, backend=backend,
                            device=device, n_train=n_train)]

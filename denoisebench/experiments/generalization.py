@@ -45,7 +45,7 @@ import time
 import numpy as np
 
 from .. import compare
-from .sample import _md_table
+from ._sample_files import _md_table
 from ..registry import SpecError, make_dataset
 from ..sampling import SAMPLERS, SCHEDULES, initial_noise
 

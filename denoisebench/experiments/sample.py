@@ -15,22 +15,24 @@ Use :func:`add_sample_command` to add the sub-command to an argparse parser;
 """
 from __future__ import annotations
 
-import json
-import math
 import os
 import re
+import sys
 import time
 import warnings
 
 import numpy as np
 
 from .. import compare
-from .._array_api import from_numpy, synchronize, to_numpy
+from .._array_api import SIGMA_MAX, from_numpy, synchronize, to_numpy
+from .._memory import check_fits
 from ..base import NotApplicableError
 from ..registry import SpecError, make_dataset, make_denoiser
 from ..specs import size_arg
 from ..sampler_error import SIGMA_MAX_FACTOR, default_sigma_max
 from ..sampling import SAMPLERS, SCHEDULES, initial_noise
+from ._sample_files import DATA_LABEL, write_reports
+from ._structure import structure_statistics
 
 __all__ = ["build_denoiser", "range_warnings", "run_sample", "trained_sigma_range"]
 
@@ -41,8 +43,6 @@ __all__ = ["build_denoiser", "range_warnings", "run_sample", "trained_sigma_rang
 DEFAULTS = {"sampler": "heun", "schedule": "karras", "steps": 19, "n": 16, "seed": 0, "sigma_max": None,
             "sigma_min": 0.002, "size": None, "n_train": 256, "n_data": 256, "backend": "numpy", "device": None,
             "dtype": "float32", "out": "denoisebench-out/sample"}
-GRID_COLUMNS = 8
-DATA_LABEL = "data (held-out)"
 
 
 # -- the command line --------------------------------------------------------------------------
@@ -63,8 +63,13 @@ def _plan(dataset, denoisers, s):
     if s["dtype"] not in ("float32", "float64"):
         raise SpecError(f"unknown dtype {s['dtype']!r}; valid: float32, float64")
     resolve_backend(s["backend"], s["device"])
+    for key in ("sigma_max", "sigma_min"):
+        if s[key] is not None and not 0 < s[key] <= SIGMA_MAX:
+            raise SpecError(f"--{key.replace('_', '-')} must be in (0, {SIGMA_MAX:g}] (the σ range every denoiser "
+                            f"accepts); got {s[key]:g}")
     ds_spec, size = resolve_dataset(dataset, s["size"], s["seed"])
     ds = make_dataset(ds_spec, **({"size": size_arg(size)} if size else {}))
+    _check_memory(ds, s)
     s["sigma_max_rule"] = "given"
     if s["sigma_max"] is None:  # from the training images (drawn again, identically, by run_sample)
         s["sigma_max"] = default_sigma_max(ds.sample(s["n_train"], s["seed"], split="train"))
@@ -131,13 +136,48 @@ def _labels(specs):
     return labels
 
 
+def _check_memory(ds, s):
+    """Refuse, before anything is drawn, a request whose arrays cannot fit in memory (one line, with numbers).
+
+    Peak: the float64 data (training, held-out, reference), and per denoiser the samples in float64 plus
+    the sampler's state (about 6 batches in the working dtype: x, two slopes, the next x, D's output and
+    the score), times the denoiser's working memory for one batch.
+    """
+    pixels = int(np.prod(ds.shape)) * ds.channels
+    item = np.dtype(s["dtype"]).itemsize
+    data = 8 * pixels * (s["n_train"] + 2 * s["n_data"] + s["n"])
+    sampler = s["n"] * pixels * (8 + 6 * item + 16 * item)
+    check_fits(data + sampler, f"sampling {s['n']} images of {ds.spec()} (with {s['n_train']} training and "
+               f"{s['n_data']} held-out images)", "lower --n, --n-train, --n-data or --size")
+
+
+class _Progress:
+    """A denoiser wrapper ticking a progress bar once per batched evaluation (the sampler's NFE)."""
+
+    def __init__(self, denoiser, bar):
+        self.denoiser, self.bar, self.bound = denoiser, bar, False
+
+    def __call__(self, y, sigma):
+        out = self.denoiser(y, sigma)
+        self.bar.update(1)
+        return out
+
+
+def _expected_nfe(sampler, sigmas):
+    """Evaluations per denoiser, when the sampler fixes them (heun: 2N − 1, euler-maruyama: N)."""
+    steps = len(sigmas) - 1
+    return {"heun": 2 * steps - (sigmas[-1] == 0), "euler-maruyama": steps}.get(sampler)
+
+
 # -- run ---------------------------------------------------------------------------------------------
-def run_sample(dataset, denoisers, out=DEFAULTS["out"], **settings):
+def run_sample(dataset, denoisers, out=DEFAULTS["out"], progress=True, **settings):
     """Sample every denoiser from the same initial noise and compare with data; returns the paths written.
 
     ``settings`` are the keys of :data:`DEFAULTS` (sampler, schedule, steps, n, seed,
     sigma_max, sigma_min, size, n_train, n_data, backend, device, dtype).  Errors in the
-    request raise :class:`~denoisebench.registry.SpecError` (one line) before sampling.
+    request (σ out of range, arrays that cannot fit in memory) raise
+    :class:`~denoisebench.registry.SpecError` (one line) before sampling.  ``progress``: a bar
+    on stderr (denoiser × evaluation, with ETA) for runs longer than two seconds.
     """
     unknown = sorted(set(settings) - set(DEFAULTS))
     if unknown:
@@ -155,21 +195,28 @@ def run_sample(dataset, denoisers, out=DEFAULTS["out"], **settings):
     warned = range_warnings(built, s["sigma_max"])
     os.makedirs(out, exist_ok=True)
     labels, samples, runs, paths = _labels(specs), {}, {}, []
+    from tqdm import tqdm
+
+    per = _expected_nfe(s["sampler"], sigmas)
+    bar = tqdm(total=per and per * len(built), disable=not progress, delay=2, file=sys.stderr, unit="eval",
+               desc=f"sample {ds.name}", dynamic_ncols=True)
     for spec, d in built:
+        bar.set_postfix_str(spec)
         start = time.perf_counter()
-        result = SAMPLERS[s["sampler"]](d, x0_b, sigmas, rng=seed)
+        result = SAMPLERS[s["sampler"]](_Progress(d, bar), x0_b, sigmas, rng=seed)
         synchronize(result.samples)
         runs[spec] = {"nfe": int(result.nfe), "wall_s": time.perf_counter() - start,
                       "converged": float(np.mean(result.converged))}
         samples[spec] = to_numpy(result.samples).astype(np.float64)
         paths.append(os.path.join(out, f"samples_{labels[spec]}.npy"))
         np.save(paths[-1], samples[spec].astype(s["dtype"]))
+    bar.close()
     metrics = _all_metrics(ds, samples, runs, x_train, x_test, x_ref)
     metrics["settings"] = {**{k: s[k] for k in DEFAULTS}, "dataset": ds_spec,
                            "denoisers": [spec for spec, _ in specs], "sigmas": [float(v) for v in sigmas],
                            "data_mean": float(x_train.mean()), "sigma_max_rule": s["sigma_max_rule"]}
     metrics["warnings"] = warned
-    return paths + _write_reports(out, metrics, samples, labels, x_test)
+    return paths + write_reports(out, metrics, samples, labels, x_test)
 
 
 # -- metrics -----------------------------------------------------------------------------------------
@@ -214,7 +261,8 @@ def _set_metrics(ds, x, x_train, x_test):
             "memorisation_ratio": compare.memorisation_ratio(x, x_train, reference=x_test),
             "nearest_train_distance": float(np.median(compare.nearest_distances(x, x_train))),
             "gaussian_kl": _gaussian_kl(ds, x), "wavelet_kurtosis": compare.wavelet_kurtosis(x),
-            "excess_kurtosis": excess_kurtosis(x), "order_parameter": _order_parameter(ds, x)}
+            "excess_kurtosis": excess_kurtosis(x), "order_parameter": _order_parameter(ds, x),
+            "pixel_std": float(np.std(x)), "structure": structure_statistics(ds.name, x)}
 
 
 def _all_metrics(ds, samples, runs, x_train, x_test, x_ref):
@@ -233,134 +281,3 @@ def _mean_finite(values):
     return float(finite.mean()) if finite.size else float("nan")
 
 
-# -- files -------------------------------------------------------------------------------------------
-def _write_reports(out, metrics, samples, labels, x_test):
-    paths = [os.path.join(out, name) for name in ("grid.png", "spectra.png", "metrics.json", "comparison.md")]
-    _plot_grid(paths[0], samples, x_test)
-    _plot_spectra(paths[1], samples, x_test)
-    if metrics["data_order_parameter"] is not None:
-        paths.append(os.path.join(out, "order_parameter.png"))
-        _plot_order_parameter(paths[-1], metrics["rows"], metrics["data_order_parameter"])
-    with open(paths[2], "w", encoding="utf-8") as f:
-        json.dump({**metrics, "files": {spec: f"samples_{labels[spec]}.npy" for spec in samples}}, f, indent=1)
-    with open(paths[3], "w", encoding="utf-8") as f:
-        f.write(comparison_markdown(metrics))
-    return paths
-
-
-def _display(x):
-    """(H, W) gray or (H, W, 3) colour image of one sample for imshow."""
-    return x[0] if x.shape[0] != 3 else np.moveaxis(x, 0, -1)
-
-
-def _plot_grid(path, samples, x_test):
-    from matplotlib.figure import Figure  # Agg canvas, no pyplot global state
-
-    rows = {**samples, DATA_LABEL: x_test}
-    cols = min(GRID_COLUMNS, min(x.shape[0] for x in rows.values()))
-    lo, hi = np.percentile(x_test, [0.5, 99.5])  # one intensity scale for every panel: the data's
-    fig = Figure(figsize=(1.3 * cols + 1.8, 1.3 * len(rows) + 0.3))
-    axes = fig.subplots(len(rows), cols, squeeze=False)
-    for r, (label, x) in enumerate(rows.items()):
-        for c in range(cols):
-            ax = axes[r, c]
-            ax.imshow(np.clip((_display(x[c]) - lo) / (hi - lo), 0, 1), cmap="gray", vmin=0, vmax=1,
-                      interpolation="nearest")
-            ax.set_xticks([])
-            ax.set_yticks([])
-        axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=7)
-    for c in range(cols):
-        axes[0, c].set_title(f"seed #{c}", fontsize=7)
-    fig.subplots_adjust(left=1.7 / (1.3 * cols + 1.8), right=0.99, top=0.95, bottom=0.02, wspace=0.05, hspace=0.05)
-    fig.savefig(path, dpi=100)
-
-
-def _plot_spectra(path, samples, x_test):
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(5.5, 4))
-    ax = fig.subplots()
-    k, p = compare.radial_power_spectrum(x_test)
-    ax.loglog(k[1:], p[1:], "k-", lw=2.5, label=DATA_LABEL)
-    for label, x in samples.items():
-        k, p = compare.radial_power_spectrum(x)
-        ax.loglog(k[1:], np.maximum(p[1:], 1e-30), lw=1.2, label=label)
-    ax.set_xlabel("|k| (cycles per image)")
-    ax.set_ylabel("radially averaged power P(|k|)")
-    ax.set_title("power spectra of samples vs data (k = 0 omitted)", fontsize=9)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-
-
-def _plot_order_parameter(path, rows, data):
-    """Histograms of the order parameter m per image (φ⁴: bimodal in the ordered phase)."""
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(5.5, 4))
-    ax = fig.subplots()
-    bins = np.linspace(-1.5, 1.5, 31) * max(np.max(np.abs(data["m"])), 1e-12)
-    ax.hist(data["m"], bins=bins, density=True, histtype="stepfilled", color="0.8", label="data (test)")
-    for label, row in rows.items():
-        if label != DATA_LABEL:
-            ax.hist(row["order_parameter"]["m"], bins=bins, density=True, histtype="step", lw=1.3, label=label)
-    ax.set_xlabel("m of each image (|m| > 1.5 max |m_data| not shown)")
-    ax.set_title("order parameter histograms: samples vs held-out data", fontsize=9)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-
-
-def _f(value, spec=".4g"):
-    return "—" if value is None or (isinstance(value, float) and not math.isfinite(value)) else format(value, spec)
-
-
-_COLUMNS = {"NFE": lambda r: _f(r.get("nfe"), "d"), "s": lambda r: _f(r.get("wall_s"), ".2f"),
-            "PSD log-err": lambda r: _f(r["vs_test"]["spectrum_log_error"]),
-            "pixel W1": lambda r: _f(r["vs_test"]["pixel_w1"]),
-            "kurtosis log-err": lambda r: _f(r["vs_test"]["wavelet_kurtosis_error"]),
-            "sliced W1": lambda r: _f(r["vs_test"]["sliced_w1"]),
-            "memorisation": lambda r: _f(r["memorisation_ratio"], ".3f"),
-            "excess kurtosis": lambda r: _f(r.get("excess_kurtosis"), ".3f"),
-            "Binder U": lambda r: _f((r.get("order_parameter") or {}).get("binder"), ".3f"),
-            "KL (floor)": lambda r: "—" if r["gaussian_kl"] is None
-            else f"{_f(r['gaussian_kl']['kl'])} ({_f(r['gaussian_kl']['kl_floor'])})"}
-
-
-def _md_table(header, body):
-    lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
-    return "\n".join(lines + ["| " + " | ".join(cells) + " |" for cells in body])
-
-
-def comparison_markdown(metrics):
-    """comparison.md: the metrics table, same-seed cosine similarities and subband kurtoses."""
-    s, rows = metrics["settings"], metrics["rows"]
-    specs = [spec for spec in rows if spec != DATA_LABEL]
-    out = [f"# Samples of {s['dataset']} (size {s['size'] or 'default'}), sampler {s['sampler']}",
-           "",
-           f"n = {s['n']} samples per denoiser from the same initial noise (seed {s['seed']}, mean "
-           f"{s['data_mean']:.4g} + σ_max·z), schedule {s['schedule']} with {s['steps']} steps, "
-           f"σ from {s['sigma_max']:.4g} ({s.get('sigma_max_rule', 'given')}) to {s['sigma_min']:g}; "
-           f"{s['backend']}, {s['dtype']}. Distribution metrics are "
-           f"against {s['n_data']} held-out images; memorisation against {s['n_train']} training images "
-           "(median nearest-training distance of the samples / that of held-out data: 0 = copies, ≈ 1 = "
-           f"as novel as fresh data). The row '{DATA_LABEL}' scores {s['n']} other held-out images: "
-           "each metric's finite-sample floor.",
-           *[f"\n**Warning:** {line}." for line in metrics.get("warnings", [])],
-           "", _md_table(["denoiser", *_COLUMNS], [[spec, *(fn(rows[spec]) for fn in _COLUMNS.values())]
-                                                   for spec in rows]),
-           "", "PSD log-err: mean over rings of |log P_samples − log P_data|; kurtosis log-err: mean over wavelet "
-           "subbands of |log κ_samples/κ_data|; KL: nats, Gaussian fitted in Fourier vs the true one (floor: its "
-           "expectation for exact samples); excess kurtosis: of the pixel marginal (Gaussian: 0; held-out data: "
-           f"{_f(metrics.get('data_excess_kurtosis'), '.3f')}); Binder U = 1 − ⟨m⁴⟩/(3⟨m²⟩²) of the dataset's "
-           "order parameter where it has one (Gaussian m: 0, two sharp peaks ±m: 2/3).", ""]
-    if len(specs) > 1:
-        cos = metrics["same_seed_cosine"]
-        out += ["## Same-seed cosine similarity (mean over seeds)", "",
-                _md_table(["", *specs], [[a, *(_f(cos[a][b], ".3f") for b in specs)] for a in specs]), ""]
-    bands = list(metrics["data_wavelet_kurtosis"])
-    out += ["## Wavelet subband kurtosis (Gaussian: 3)", "",
-            _md_table(["", *bands], [[spec, *(_f(rows[spec]["wavelet_kurtosis"][b], ".3g") for b in bands)]
-                                     for spec in rows]), ""]
-    return "\n".join(out)

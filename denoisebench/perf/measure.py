@@ -66,7 +66,9 @@ def _random_unet():
 
 #: Denoisers whose timing needs something the registry does not give: name → keyword arguments.
 _TIMING_KWARGS = {"unet": lambda side: {"weights": _random_unet()},
-                  "deepinv": lambda side: {"model": "dncnn", "weights": "random"}}
+                  "deepinv": lambda side: {"model": "dncnn", "weights": "random"},
+                  # in a grid FFDNet applies to photographs only; timed as a plain call on any image
+                  "ffdnet": lambda side: {"dataset": None}}
 
 
 def build_for_timing(name, side):
@@ -170,7 +172,7 @@ def unet_amp(sizes, backend, device, repeats=5, budget=20.0):
 def run_perf(backend="numpy", device=None, quick=False, out=None, denoisers=None, command=None, threads=1,
              compare=None):
     """Measure and write the report and its results as JSON beside it (``.json`` for ``.md``);
-    returns ``{"path": ..., "results": ...}``.
+    returns ``{"path": ..., "paths": [report, its .json, the gpu.md placeholder if written], "results": ...}``.
 
     Parameters
     ----------
@@ -199,11 +201,13 @@ def run_perf(backend="numpy", device=None, quick=False, out=None, denoisers=None
 
 def _run_perf(backend, device, quick, out, denoisers, command, previous=None):
     from ..grid import default_denoisers
+    from ..specs import parse_spec
 
     gpu = on_gpu(device, backend)
     mode = MODES["quick" if quick else "gpu" if gpu else "full"]
     out = out or os.path.join("denoisebench-out", "perf", "gpu.md" if gpu else "performance.md")
-    names = list(denoisers or default_denoisers())
+    # Registry names, once each: a default run's specs (unet:variant=...) time the same layers as their name.
+    names = list(dict.fromkeys(parse_spec(d)[0] for d in (denoisers or default_denoisers())))
     reps, budget, sizes = mode["repeats"], mode["budget"], mode["sizes"]
     started = datetime.now(timezone.utc)
     results = {"machine": machine(backend, device), "backend": backend, "device": device or ("cuda" if backend == "cupy" else "cpu"), "sizes": sizes,
@@ -229,11 +233,13 @@ def _run_perf(backend, device, quick, out, denoisers, command, previous=None):
         f.write(text)
     with open(os.path.splitext(out)[0] + ".json", "w") as f:
         json.dump(reproduce.jsonable(results), f, indent=1)
-    gpu_path = os.path.join(os.path.dirname(os.path.abspath(out)), "gpu.md")
+    paths = [out, os.path.splitext(out)[0] + ".json"]
+    gpu_path = os.path.join(os.path.dirname(out), "gpu.md")
     if not gpu and not os.path.exists(gpu_path):
         with open(gpu_path, "w") as f:
-            f.write(report.gpu_placeholder())
-    return {"path": out, "results": results}
+            f.write(report.gpu_placeholder(gpu_path))
+        paths.append(gpu_path)
+    return {"path": out, "paths": paths, "results": results}
 
 
 def _samplers(size, backend, device, repeats, budget, names):

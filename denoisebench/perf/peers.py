@@ -32,6 +32,10 @@ from .timing import SIGMA, _psnr, alternated_rounds, noisy_batch, profile_line, 
 
 __all__ = ["PEER_OWN", "RULES", "SHAPES", "TARGETS", "compare_all"]
 
+#: Our thresholding as the peers compute it: the coarse band kept, no training-range clip (skimage and
+#: pywt have neither; the fitted defaults add a Wiener estimate and a clip, denoisebench/denoisers/_coarse.py).
+CLASSICAL = {"coarse": "keep", "clip": False}
+
 #: (n images, side) per comparison, full and quick.
 SHAPES = {
     "full": {"wavelet": (256, 64), "ti": (8, 256), "curvelet": ((64, 64), (8, 256)),
@@ -131,7 +135,7 @@ def wavelet_vs_skimage(n, side, rounds, budget):
     levels, rows = _levels(side), []
     for label, (rule, mode, method) in RULES.items():
         ours = make_denoiser("wavelet", wavelet=WAVELET, levels=levels, mode=mode, threshold=rule,
-                             boundary="symmetric")
+                             boundary="symmetric", **CLASSICAL)
         peer = functools.partial(denoise_wavelet, sigma=SIGMA, wavelet=WAVELET, mode=mode, method=method,
                                  wavelet_levels=levels, rescale_sigma=False)
         rows.append(_versus("wavelet", f"`wavelet` vs skimage `denoise_wavelet` ({label}, {WAVELET}, {levels} levels)",
@@ -158,8 +162,8 @@ def ti_vs_cycle_spin(n, side, rounds, budget):
     peer = functools.partial(cycle_spin, func=denoise_wavelet, max_shifts=3, func_kw=kw, channel_axis=None,
                              **_one_worker(cycle_spin))
     ours = {"BayesShrink, soft, symmetric": make_denoiser("wavelet-ti", wavelet=WAVELET, levels=levels, mode="soft",
-                                                          threshold="bayes", boundary="symmetric"),
-            "ours: default hard 3σ": make_denoiser("wavelet-ti", levels=levels)}
+                                                          threshold="bayes", boundary="symmetric", **CLASSICAL),
+            "ours: default hard 3σ": make_denoiser("wavelet-ti", levels=levels, **CLASSICAL)}
     return [_versus("ti", f"`wavelet-ti` ({label}) vs skimage `cycle_spin(denoise_wavelet)` 16 shifts (BayesShrink, "
                     f"soft, {WAVELET}, {levels} levels)", lambda d=d: d(y, SIGMA), peer, y, x, rounds, budget=budget)
             for label, d in ours.items()]
@@ -234,7 +238,7 @@ def ti_fft_floor(shapes, rounds, budget):
     for n, side in shapes:
         _, y = noisy_batch("natural", side, n)
         levels = resolve_levels((side, side), WAVELET, None)
-        d = WaveletTI()
+        d = WaveletTI(**CLASSICAL)
         rows.append(_versus("ti-floor", f"`wavelet-ti` (default, db4, {levels} levels, S = {3 * levels} detail "
                             "subbands) vs its bare FFTs (1 + S forward, S + 1 inverse)", lambda: d(y, 0.1),
                             _bare_ffts(y, 3 * levels), y, None, rounds, budget=budget, looped=False,

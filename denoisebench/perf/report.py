@@ -8,6 +8,8 @@ GitHub Flavored Markdown tables (https://github.github.com/gfm/#tables-extension
 """
 from __future__ import annotations
 
+import os
+
 from .timing import CROSSES
 
 __all__ = ["cpu_markdown", "gpu_markdown", "gpu_placeholder"]
@@ -167,14 +169,15 @@ def gpu_markdown(r):
     return "\n".join(_head(f"Performance on the GPU ({gpu})", r) + _throughput(r) + _common(r) + amp_part)
 
 
-def gpu_placeholder():
-    """``reports/gpu.md`` before any GPU run: says so plainly."""
+def gpu_placeholder(path="gpu.md"):
+    """The GPU report (``path``) before any GPU run, written beside a CPU report: says so plainly."""
+    folder = os.path.dirname(os.fspath(path)) or "."
     return "\n".join([
         "# Performance on the GPU", "",
-        "**Not measured yet: no GPU was available where the reports were made.**", "",
+        "**Not measured yet: no GPU was available where this CPU report was made.**", "",
         "On a machine with a CUDA device, run the GPU tests and regenerate this file:", "",
-        "```bash", "pytest -m gpu", "denoisebench perf --backend torch --device cuda   # writes reports/gpu.md",
-        "denoisebench perf --backend cupy --out reports/gpu-cupy.md", "```", "",
+        "```bash", "pytest -m gpu", f"denoisebench perf --backend torch --device cuda --out {path}",
+        f"denoisebench perf --backend cupy --out {os.path.join(folder, 'gpu-cupy.md')}", "```", "",
         "It reports throughput per denoiser at 64×64 and 256×256 batches, the Fourier-diagonal filter against the "
         "measured device-to-device copy bandwidth (target ≥ 50%), U-Net inference with and without AMP, and the "
         "sampler's images/s, with the card named.", ""])

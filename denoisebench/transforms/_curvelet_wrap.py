@@ -324,6 +324,10 @@ def _channels(w2, scale_of, angles, shape):
             v2 = w2[s] * _half_split(fy, fx, theta) * ~selfconj
             s += 1
             keep = v2 > 0
+            if not keep.any():  # the image is too small for this many scales and angles
+                raise ValueError(f"curvelet (wrap): a {h}x{w} image is too small for {len(angles)} scales with "
+                                 f"{list(angles)} angles (wedge {l} of scale {j} is empty): use larger images "
+                                 "or fewer scales/angles")
             r = float(np.sum(radius * w2[s - 1]) / np.sum(w2[s - 1]))
             ky = _unwrap(sy[keep], r * h * math.sin(theta), h)
             kx = _unwrap(sx[keep], r * w * math.cos(theta), w)

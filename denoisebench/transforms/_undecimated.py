@@ -38,7 +38,7 @@ import numpy as np
 from .._array_api import array_namespace, asarray_like, fft_of
 from ._orthogonal import _name, orthogonal_filters
 
-__all__ = ["SwtBand", "iswt2", "swt2", "swt2_map_details", "swt_bands", "swt_noise_std"]
+__all__ = ["SwtBand", "iswt2", "swt2", "swt2_map_details", "swt2_subbands", "swt_bands", "swt_noise_std"]
 
 _AXES = (-2, -1)
 #: Orientation → (axis −2 filter, axis −1 filter), pywt's names: cH is high-pass along axis −2.
@@ -152,17 +152,27 @@ def iswt2(coeffs, wavelet="db4"):
     return fft_of(xp).irfftn(total, s=tuple(coeffs[0].shape[-2:]), axes=_AXES)
 
 
-def swt2_map_details(x, fn, wavelet="db4", levels=1):
+def swt2_subbands(x, wavelet="db4", levels=1):
+    """``(band, coefficients)`` of :func:`swt2`, one subband at a time (approximation first)."""
+    xp = array_namespace(x)
+    spectrum = fft_of(xp).rfftn(x, axes=_AXES)
+    for band in swt_bands(wavelet, x.shape, levels):
+        yield band, _analyze(spectrum, band, x, xp)
+
+
+def swt2_map_details(x, fn, wavelet="db4", levels=1, approx_gain=None):
     """``iswt2`` of ``swt2(x)`` with every detail subband ``c`` replaced by ``fn(c, band)``.
 
-    One subband is in memory at a time (two FFTs per subband); the approximation is kept,
-    its contribution ``|R_a|² x̂`` staying in the DFT domain.  ``band`` is the :class:`SwtBand`.
+    One subband is in memory at a time (two FFTs per subband); the approximation is kept (or
+    multiplied by ``approx_gain``, an array broadcasting against ``x``'s leading axes, e.g. one
+    Wiener gain per image and channel ``(N, C, 1, 1)``), its contribution ``|R_a|² x̂`` staying in
+    the DFT domain.  ``band`` is the :class:`SwtBand`.
     """
     xp = array_namespace(x)
     bands = swt_bands(wavelet, x.shape, levels)
     spectrum = fft_of(xp).rfftn(x, axes=_AXES)
     gain = asarray_like(np.abs(bands[0].response) ** 2, x)
-    total = spectrum * gain
+    total = spectrum * gain if approx_gain is None else spectrum * (gain * approx_gain)
     for band in bands[1:]:
         total = total + _synthesize(fn(_analyze(spectrum, band, x, xp), band), band, xp)
     return fft_of(xp).irfftn(total, s=tuple(x.shape[-2:]), axes=_AXES)
