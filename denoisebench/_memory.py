@@ -178,6 +178,10 @@ def curvelet_frame_bytes(denoiser, shape):
     from .transforms._curvelet import _CHUNK_ELEMENTS, angles_per_scale, default_scales
 
     h, w = (int(s) for s in shape)
+    if getattr(denoiser, "frame", None) == "wrap" and h * w <= 64 * 64:  # cheap to build: refuse a too-small image now
+        from .transforms._curvelet_wrap import curvelet_wrap_frame
+
+        curvelet_wrap_frame((h, w), denoiser.scales, denoiser.angles)
     scales = default_scales((h, w)) if denoiser.scales is None else int(denoiser.scales)
     subbands = 1 + sum(angles_per_scale(scales, int(denoiser.angles)))
     return 5 * subbands * h * w * 8 + 3 * min(_CHUNK_ELEMENTS, subbands * h * w) * 8

@@ -141,6 +141,10 @@ def atomic_write(path, blob):
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644)  # mkstemp makes 0600; weight files are data to share (package data)
         os.replace(tmp, path)
+    except OSError as exc:  # a disk fault (full disk, file size limit): one line naming the file
+        if isinstance(exc, PermissionError):
+            raise
+        raise OSError(exc.errno, f"cannot write {path} ({exc.strerror or exc})") from exc
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)

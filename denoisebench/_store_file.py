@@ -5,6 +5,7 @@ Private to :mod:`denoisebench.store` (which re-exports the public names).
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import sqlite3
 from datetime import datetime, timezone
@@ -102,8 +103,9 @@ def _error(path, exc):
         return StoreError(f"{path} is locked by another process (waited {_TIMEOUT} s): retry when it has finished")
     if "malformed" in low or "not a database" in low or "corrupt" in low:
         return StoreError(f"{path} is damaged ({msg}): move it away or rerun with --fresh")
-    if "full" in low:
-        return StoreError(f"cannot write {path}: disk full")
+    if any(k in low for k in ("full", "too large", "i/o error", "ioerr")):  # a disk fault, not the user's input:
+        return OSError(errno.EIO, f"cannot write {path}: a disk fault ({msg}: disk full, file size limit or "
+                                  "I/O error)")  # exit 1 on the command line
     if "unable to open" in low or "cantopen" in low:
         return StoreError(f"cannot open or create {path} ({msg}): check that its directory is writable, "
                           "or use another --out")
@@ -116,6 +118,9 @@ def _translated(path):
         yield
     except sqlite3.Error as exc:
         raise _error(path, exc) from exc
+    except UnicodeDecodeError as exc:  # a flipped byte inside a stored text value
+        raise StoreError(f"{path} is damaged (a stored text is not UTF-8: {exc.reason} at byte {exc.start}): "
+                         "move it away or rerun with --fresh") from exc
 
 
 def _identify(conn):

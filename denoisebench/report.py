@@ -245,11 +245,13 @@ def _atomic_write(path, write):
     try:
         write(tmp)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.remove(tmp)
         except OSError:
             pass
+        if isinstance(exc, OSError) and not isinstance(exc, PermissionError):  # a disk fault: name the file
+            raise OSError(exc.errno, f"cannot write {path} ({exc.strerror or exc})") from exc
         raise
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import denoisebench as db
 from denoisebench.cli import main
 from denoisebench.outputs import OutputTargetError, check_output_target
 from denoisebench.runner import clear_caches
@@ -148,11 +149,13 @@ def test_train_default_patch_fits_small_images():
         resolve_dataset_config("cartoon:size=16", {"patch": 32, "padding": "zeros"})
 
 
-def test_curvelet_wrap_on_too_small_images_is_one_clear_line(capsys):
-    rc = main([*RUN, "--datasets", "gaussian:size=4", "--denoisers", "curvelet:frame=wrap", "--out", "out"])
+def test_curvelet_wrap_on_too_small_images_is_one_clear_line(capsys, tmp_path):
+    out = tmp_path / "out"
+    rc = main([*RUN, "--datasets", "gaussian:size=4", "--denoisers", "curvelet:frame=wrap", "--out", str(out)])
     err = capsys.readouterr().err
     lines = [ln for ln in err.splitlines() if ln.startswith(PREFIX)]
     assert rc == 2 and len(lines) == 1 and "too small" in lines[0] and "zero-size" not in err
+    assert not out.exists()  # refused when the grid is planned: no store created
 
 
 # -- report: an empty store, invalid rows --------------------------------------------------------------
@@ -367,6 +370,22 @@ def _start(args, log):
                             env={**os.environ, "OMP_NUM_THREADS": "1"}, start_new_session=True)
 
 
+def _wait_for_cells(store, k, timeout=120):
+    """Wait until the store at ``store`` holds at least ``k`` cells (polled read-only)."""
+    import sqlite3
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=1) as conn:
+                if conn.execute("SELECT COUNT(*) FROM cells").fetchone()[0] >= k:
+                    return
+        except sqlite3.Error:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"{store}: fewer than {k} cells after {timeout} s")
+
+
 @pytest.mark.slow
 def test_real_cluster_lost_worker_and_lost_scheduler(tmp_path):
     """A scheduler and two workers as separate processes: kill -9 one worker mid-run (one stderr
@@ -393,13 +412,14 @@ def test_real_cluster_lost_worker_and_lost_scheduler(tmp_path):
         time.sleep(4)
         return sched, workers
 
-    argv = ["-m", "denoisebench", "run", "--datasets", "cartoon:size=32", "--denoisers", "wavelet-ti", "wiener",
-            "--sigmas", ",".join(str(s) for s in np.round(np.geomspace(0.01, 1, 30), 4)), "--n", "8",
+    # about 30 s of cells on two one-thread workers, so the kills below land mid-run
+    argv = ["-m", "denoisebench", "run", "--datasets", "cartoon:size=64", "--denoisers", "curvelet", "wiener",
+            "--sigmas", ",".join(str(s) for s in np.round(np.geomspace(0.01, 1, 30), 4)), "--n", "64",
             "--executor", "dask", "--scheduler", address, "--out", str(tmp_path / "out")]
     try:
         sched, workers = cluster()
         run = subprocess.Popen([sys.executable, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        time.sleep(6)
+        _wait_for_cells(tmp_path / "out" / "results.sqlite", 2)  # mid-run
         os.kill(workers[0].pid, signal.SIGKILL)
         out, err = run.communicate(timeout=600)
         lines = [ln for ln in err.splitlines() if "%|" not in ln and ln.strip()]
@@ -411,9 +431,9 @@ def test_real_cluster_lost_worker_and_lost_scheduler(tmp_path):
         for p in workers:
             p.kill()
         sched, workers = cluster()
-        run = subprocess.Popen([sys.executable, *argv, "--fresh"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True)
-        time.sleep(8)
+        argv = [*argv[:-1], str(tmp_path / "out2")]  # a fresh store
+        run = subprocess.Popen([sys.executable, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        _wait_for_cells(tmp_path / "out2" / "results.sqlite", 2)  # mid-run: some cells stored, not all
         os.kill(sched.pid, signal.SIGKILL)
         out, err = run.communicate(timeout=300)
         errors = [ln for ln in err.splitlines() if ln.startswith(PREFIX)]
@@ -428,3 +448,67 @@ def test_real_cluster_lost_worker_and_lost_scheduler(tmp_path):
         for p in procs:
             p.kill()
         log.close()
+
+
+# -- folder inputs: transparent pixels, links that do not resolve; a store text that is not UTF-8 ----------------
+def _png(path, array):
+    import imageio.v3 as iio
+
+    iio.imwrite(path, array)
+    return path
+
+
+def test_rgba_with_transparent_pixels_says_the_alpha_is_dropped(tmp_path):
+    import warnings
+
+    from denoisebench.datasets._folder import read_image
+
+    rgba = np.full((8, 8, 4), 200, np.uint8)
+    rgba[..., 3] = 255
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an opaque alpha is dropped silently: nothing is lost
+        np.testing.assert_allclose(read_image(_png(tmp_path / "opaque.png", rgba)), np.full((8, 8, 3), 200 / 255))
+    rgba[0, 0, 3] = 10
+    with pytest.warns(UserWarning, match="transparent.png: alpha channel with transparent pixels .* dropped"):
+        np.testing.assert_allclose(read_image(_png(tmp_path / "transparent.png", rgba)), np.full((8, 8, 3), 200 / 255))
+
+
+def test_a_symlink_loop_in_a_folder_is_refused_in_one_line(tmp_path):
+    _png(tmp_path / "a.png", np.full((16, 16), 100, np.uint8))
+    os.symlink(tmp_path / "loop.png", tmp_path / "loop.png")
+    with pytest.raises(ValueError, match="loop.png is a symbolic link that does not resolve"):
+        db.make_dataset(f"folder:path={tmp_path},crop=8").sample(1)
+
+
+def test_a_stored_text_that_is_not_utf8_names_the_store(tmp_path):
+    from denoisebench._store_file import StoreError, _translated
+
+    with pytest.raises(StoreError, match=r"results.sqlite is damaged \(a stored text is not UTF-8"):
+        with _translated(str(tmp_path / "results.sqlite")):
+            b"\xaa".decode("utf-8")
+
+
+@pytest.mark.parametrize("limit_kb, where", [(8, "results.sqlite"), (20, "mse_vs_sigma.png")])
+def test_a_file_size_limit_is_a_fault_naming_the_file(tmp_path, limit_kb, where):
+    """`ulimit -f`: the store or a report file cannot be written — exit 1 (a fault), one line naming it."""
+    import resource
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit_kb * 1024, limit_kb * 1024))
+
+    out = tmp_path / "out"
+    r = subprocess.run([sys.executable, "-m", "denoisebench", "run", "--datasets", "gaussian:size=16", "--denoisers",
+                        "wiener", "identity", "--sigmas", "0.1,0.2", "--n", "2", "--out", str(out)],
+                       capture_output=True, text=True, timeout=300, preexec_fn=limit)
+    errors = [ln for ln in r.stderr.splitlines() if ln.startswith(PREFIX)]
+    assert r.returncode == 1 and len(errors) == 1 and where in errors[0] and "Traceback" not in r.stderr, r.stderr
+
+
+def test_grayscale_images_under_color_rgb_say_they_are_repeated(tmp_path):
+    import tifffile
+
+    tifffile.imwrite(tmp_path / "g16.tif", (np.arange(256, dtype=np.uint16).reshape(16, 16) * 257))
+    with pytest.warns(UserWarning, match="g16.tif\\) and color=rgb: each is repeated in the three channels"):
+        x = db.make_dataset(f"folder:path={tmp_path},color=rgb,crop=0").images(1)[0]
+    x = np.asarray(x).reshape(-1, 16, 16)
+    assert x.shape[0] == 3 and np.array_equal(x[0], x[2]) and x[0, 0, 1] == pytest.approx(257 / 65535)

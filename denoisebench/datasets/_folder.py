@@ -4,6 +4,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import warnings
 from fnmatch import fnmatchcase
 from pathlib import Path
 
@@ -59,8 +60,13 @@ def _decode(path, mtime_ns, size, inode):
         raise ValueError(f"cannot read image {path} ({_first_line(exc)})") from exc
     except Exception as exc:  # any reader failure (OSError, SyntaxError, zlib, tifffile) is one line
         raise ValueError(f"cannot read image {path} ({_first_line(exc)})") from exc
+    if a.ndim == 3 and a.shape[-1] in (2, 4) and np.issubdtype(a.dtype, np.number):
+        alpha, top = a[..., -1], (np.iinfo(a.dtype).max if np.issubdtype(a.dtype, np.integer) else 1.0)
+        if np.any(alpha != top):  # said once per file (decoding is cached), not refused: the colour is kept
+            warnings.warn(f"{path}: alpha channel with transparent pixels (min {alpha.min()} of {top}) dropped, "
+                          "not composited: the colour values are used as they are", UserWarning, stacklevel=2)
     if a.ndim == 3 and a.shape[-1] in (1, 2, 3, 4):
-        a = a[..., 0] if a.shape[-1] <= 2 else a[..., :3]  # drop alpha; (H, W, 1) → (H, W)
+        a = a[..., 0] if a.shape[-1] <= 2 else a[..., :3]  # drop an opaque alpha (lossless); (H, W, 1) → (H, W)
     if not (a.ndim == 2 or (a.ndim == 3 and a.shape[-1] == 3)) or a.size == 0:
         raise ValueError(f"{path}: expected an image H x W or H x W x C (C = 1 to 4); got shape {a.shape}")
     if a.dtype == np.bool_:
@@ -96,7 +102,8 @@ def read_image(path):
 
     Integer pixels are divided by their type's maximum (``uint8``: 255, ``uint16``:
     65535), ``bool`` is 0 / 1, floats must already lie in [0, 1].  An alpha channel is
-    dropped.  Any failure is a one-line ValueError naming the file.
+    dropped (a
+    warning names the file when some pixel is transparent).  Any failure is a one-line ValueError naming the file.
     """
     a, maxval = _raw(path)
     return a / maxval
@@ -154,7 +161,8 @@ class Folder(Dataset):
     Readers: ``imageio`` (Pillow for PNG and JPEG, tifffile for TIFF) and
     ``numpy.load(allow_pickle=False)`` for ``.npy`` (``(H, W)`` or ``(H, W, C)``).
     Integer pixels are divided by their type's maximum (``uint8`` / 255, ``uint16`` /
-    65535); float pixels must lie in [0, 1]; alpha channels are dropped.  16-bit colour
+    65535); float pixels must lie in [0, 1]; an alpha channel is dropped, with a warning naming
+    the file when some pixel is transparent (nothing is composited); a link that does not resolve is refused.  16-bit colour
     PNGs are refused (Pillow reads them as 8-bit); TIFF and ``.npy`` keep 16 bits.
     Decoded files are cached per process, keyed on path, modification time, size and
     inode.  Every problem (missing folder, no matching file, unreadable or non-image file,
@@ -238,6 +246,9 @@ class Folder(Dataset):
     def _files(self, split):
         directory = self._directory(split)
         globs = [g.strip().lower() for g in self.pattern.split("|") if g.strip()]
+        for p in directory.iterdir():  # a link that resolves to nothing (a loop, a missing target) is an error
+            if p.is_symlink() and any(fnmatchcase(p.name.lower(), g) for g in globs) and not p.exists():
+                raise ValueError(f"{p} is a symbolic link that does not resolve (a loop or a missing target)")
         files = sorted(
             (p for p in directory.iterdir()
              if p.is_file() and not p.name.startswith(".") and any(fnmatchcase(p.name.lower(), g) for g in globs)),
@@ -262,6 +273,9 @@ class Folder(Dataset):
                     f"folder {files[0].parent} mixes grayscale ({kinds[2].name}) and colour ({kinds[3].name}) "
                     "images; with color=rgb they must be all colour or all grayscale"
                 )
+            if 2 in kinds:  # said, not silent: the three channels of every image are equal
+                warnings.warn(f"folder {files[0].parent} holds grayscale images (e.g. {kinds[2].name}) and color=rgb: "
+                              "each is repeated in the three channels", UserWarning, stacklevel=2)
         crop = self._crop_shape()
         if crop is not None:
             for p, (a, _) in zip(files, raws):
