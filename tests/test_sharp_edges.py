@@ -512,3 +512,29 @@ def test_grayscale_images_under_color_rgb_say_they_are_repeated(tmp_path):
         x = db.make_dataset(f"folder:path={tmp_path},color=rgb,crop=0").images(1)[0]
     x = np.asarray(x).reshape(-1, 16, 16)
     assert x.shape[0] == 3 and np.array_equal(x[0], x[2]) and x[0, 0, 1] == pytest.approx(257 / 65535)
+
+
+def test_a_deleted_hot_journal_is_one_line_naming_the_store(tmp_path):
+    """A writer killed mid-transaction, then its rollback journal deleted: the store is found damaged when
+    opened — by run and by report alike, exit 2, one line naming the file, nothing rewritten."""
+    out = tmp_path / "out"
+    run = [sys.executable, "-m", "denoisebench", "run", "--datasets", "gaussian:size=16", "--denoisers", "wiener",
+           "identity", "--sigmas", "0.1,0.2,0.3", "--n", "2", "--out", str(out)]
+    assert subprocess.run(run, capture_output=True, timeout=300).returncode == 0
+    store = out / "results.sqlite"
+    writer = ("import os, sqlite3\n"
+              f"c = sqlite3.connect({str(store)!r}, isolation_level=None)\n"
+              "c.execute('PRAGMA cache_size=1'); c.execute('BEGIN IMMEDIATE')\n"
+              "c.execute('UPDATE cells SET reason = hex(randomblob(3000))'); c.execute('DELETE FROM history')\n"
+              "os.kill(os.getpid(), 9)\n")
+    subprocess.run([sys.executable, "-c", writer], timeout=60)
+    journal = out / "results.sqlite-journal"
+    assert journal.exists()
+    journal.unlink()
+    before = store.read_bytes()
+    for argv in (run, [sys.executable, "-m", "denoisebench", "report", str(out)]):
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+        errors = [ln for ln in r.stderr.splitlines() if ln.startswith(PREFIX)]
+        assert r.returncode == 2 and len(errors) == 1 and str(store) in errors[0] and "damaged" in errors[0], r.stderr
+        assert "Traceback" not in r.stderr
+    assert store.read_bytes() == before
