@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["ROUND_IOU", "binarise", "disk_fit", "is_single_region", "structure_statistics"]
+__all__ = ["HEADLINE", "ROUND_IOU", "binarise", "disk_fit", "is_single_region", "structure_statistics"]
 
 #: IoU with the fitted disk above which a binarised image counts as round (256 held-out 64² ``disks``
 #: images: the smallest IoU is 0.96, the 5th percentile 0.99).

@@ -69,7 +69,7 @@ def _plan(dataset, denoisers, s):
                             f"accepts); got {s[key]:g}")
     ds_spec, size = resolve_dataset(dataset, s["size"], s["seed"])
     ds = make_dataset(ds_spec, **({"size": size_arg(size)} if size else {}))
-    _check_memory(ds, s)
+    _check_memory(ds, s, len(set(denoisers)))
     s["sigma_max_rule"] = "given"
     if s["sigma_max"] is None:  # from the training images (drawn again, identically, by run_sample)
         s["sigma_max"] = default_sigma_max(ds.sample(s["n_train"], s["seed"], split="train"))
@@ -136,17 +136,18 @@ def _labels(specs):
     return labels
 
 
-def _check_memory(ds, s):
+def _check_memory(ds, s, n_denoisers):
     """Refuse, before anything is drawn, a request whose arrays cannot fit in memory (one line, with numbers).
 
-    Peak: the float64 data (training, held-out, reference), and per denoiser the samples in float64 plus
-    the sampler's state (about 6 batches in the working dtype: x, two slopes, the next x, D's output and
-    the score), times the denoiser's working memory for one batch.
+    Peak: the float64 data (training, held-out, reference), every denoiser's samples kept in float64 for
+    the metrics, and while one denoiser samples, the sampler's state (about 6 batches in the working
+    dtype: x, two slopes, the next x, D's output and the score) plus the denoiser's working memory (the
+    default ``memory_factor`` of 16 batches).
     """
     pixels = int(np.prod(ds.shape)) * ds.channels
     item = np.dtype(s["dtype"]).itemsize
     data = 8 * pixels * (s["n_train"] + 2 * s["n_data"] + s["n"])
-    sampler = s["n"] * pixels * (8 + 6 * item + 16 * item)
+    sampler = s["n"] * pixels * (8 * n_denoisers + 6 * item + 16 * item)
     check_fits(data + sampler, f"sampling {s['n']} images of {ds.spec()} (with {s['n_train']} training and "
                f"{s['n_data']} held-out images)", "lower --n, --n-train, --n-data or --size")
 
