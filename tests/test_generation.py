@@ -199,3 +199,12 @@ def test_sample_refuses_an_impossible_request_in_one_line(tmp_path, args, messag
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and __import__("re").search(message, lines[0]), r.stderr
     assert not out.exists()
+
+
+def test_train_join_refuses_a_device_as_out_before_reading(experts, capsys):
+    from denoisebench.cli import main
+
+    _, _, lo, hi, _ = experts
+    assert main(["train", "--join", str(lo), str(hi), "--split", "1", "--out", "/dev/null"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "character device" in err[0]

@@ -66,9 +66,10 @@ def add_parser(subparsers):
 def main(args):
     """Run ``denoisebench train`` from parsed ``args``; return the exit code (ValueError on bad input)."""
     if args.join:
+        from ..outputs import check_output_target
         from ..weights_io import join_experts
 
-        out = join_experts(*args.join, args.split, args.out)
+        out = join_experts(*args.join, args.split, check_output_target(args.out, "--out", "file"))
         print(f"wrote {out} (sigma <= {args.split:g}: {args.join[0]}; above: {args.join[1]})")
         return 0
     if not args.dataset:
