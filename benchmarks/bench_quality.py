@@ -1,7 +1,7 @@
 """Quality tracked like speed: each denoiser's gap to the optimum (dB) and its MSE in dB, at three σ.
 
 On fixed seeded data (seed 0, 64×64, float32, numpy), through the benchmark's own cell
-evaluation (:func:`denoisebench.runner.evaluate_cell`).  asv counts an increase as a regression,
+evaluation (:func:`denoisebench.grid.runner.evaluate_cell`).  asv counts an increase as a regression,
 so both tracked numbers are lower-is-better: :class:`GapToOptimum` tracks ``gap_db`` =
 10 log10(MSE / MMSE) on ``gaussian`` and ``gmm`` (which have an exact optimum);
 :class:`MSEdB` tracks 10 log10(MSE) = −PSNR on ``cartoon`` and ``natural`` (peak 1).  8 test

@@ -1,8 +1,8 @@
 """Speed of one U-Net training step (draw a batch, forward, weighted loss, backward, Adam).
 
-The step is ``denoisebench.train``'s: its ``draw_batch`` (32 crops of 32×32 with per-image σ)
+The step is ``denoisebench.networks.train``'s: its ``draw_batch`` (32 crops of 32×32 with per-image σ)
 and EDM loss weighting, on the default bias-free U-Net (width 32).  Skipped when
-``denoisebench.train`` is missing (NotImplementedError) or the device is absent.
+``denoisebench.networks.train`` is missing (NotImplementedError) or the device is absent.
 """
 from .common import require, skip
 
@@ -18,8 +18,8 @@ class TrainStep:
 
     def setup(self, device, amp):
         torch = require("torch")
-        train = require("denoisebench.train")
-        bfunet = require("denoisebench._bfunet")
+        train = require("denoisebench.networks.train", "denoisebench.train")
+        bfunet = require("denoisebench.networks._bfunet", "denoisebench._bfunet")
         if device == "cuda" and not torch.cuda.is_available():
             skip("no CUDA device")
         if amp and device != "cuda":

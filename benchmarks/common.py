@@ -11,23 +11,30 @@ def skip(reason):
     raise NotImplementedError(reason)
 
 
-def require(module):
-    """``module`` imported, or the benchmark skipped (absent in the benchmarked commit or environment)."""
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        skip(f"{module} is not importable: {exc}")
+def require(module, *older):
+    """``module`` imported, or the first of its ``older`` import paths (earlier commits' layout: asv
+    benchmarks the whole history), or the benchmark skipped (absent in the commit or environment)."""
+    errors = []
+    for name in (module, *older):
+        try:
+            return importlib.import_module(name)
+        except ImportError as exc:
+            errors.append(f"{name}: {exc}")
+    skip(f"{module} is not importable: {'; '.join(errors)}")
 
 
 def spine():
     """The cell record and its evaluation: ``(Cell, evaluate_cell)`` of the benchmarked commit
-    (``denoisebench.grid`` and ``denoisebench.runner``; ``denoisebench.bench`` before the split)."""
-    try:
-        grid, runner = importlib.import_module("denoisebench.grid"), importlib.import_module("denoisebench.runner")
-        return grid.Cell, runner.evaluate_cell
-    except ImportError:
-        bench = require("denoisebench.bench")
-        return bench.Cell, bench.evaluate_cell
+    (``denoisebench.grid`` and ``denoisebench.grid.runner``; ``denoisebench.runner`` before the
+    package re-layout; ``denoisebench.bench`` before the split)."""
+    for runner_path in ("denoisebench.grid.runner", "denoisebench.runner"):
+        try:
+            grid, runner = importlib.import_module("denoisebench.grid"), importlib.import_module(runner_path)
+            return grid.Cell, runner.evaluate_cell
+        except ImportError:
+            continue
+    bench = require("denoisebench.bench")
+    return bench.Cell, bench.evaluate_cell
 
 
 def backend(name):

@@ -20,8 +20,8 @@ from .registry import (
     register_dataset,
     register_denoiser,
 )
-from .results import load_results
-from .score import tweedie_score
+from .report.results import load_results
+from .sampling.score import tweedie_score
 
 
 __all__ = [

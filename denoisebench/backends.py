@@ -7,7 +7,7 @@ returns the device's canonical name (the one stored in the results).
 from __future__ import annotations
 
 from ._array_api import backend_available
-from .specs import SpecError
+from .registry.specs import SpecError
 
 __all__ = ["BACKENDS", "DTYPES", "resolve_backend"]
 

@@ -13,8 +13,8 @@ write only :meth:`_denoise`, which receives validated inputs.
 from __future__ import annotations
 
 from ._array_api import all_finite, array_namespace, as_sigma, to_numpy, validate_batch
-from ._memory import check_fits, chunk_size
-from ._params import ParamsMixin
+from .memory import check_fits, chunk_size
+from .registry._params import ParamsMixin
 
 __all__ = ["Denoiser", "NotApplicableError", "NotFittedError", "clean_training_images"]
 
@@ -41,13 +41,13 @@ class Denoiser(ParamsMixin):
     ``memory_factor``
         Working memory in multiples of the input's size; batches are split into
         chunks that fit half a GPU's free memory, or a quarter of the host's
-        available memory (:mod:`denoisebench._memory`).
+        available memory (:mod:`denoisebench.memory`).
     ``own_color``
         True when the class handles its ``color`` parameter (``'opponent'`` or ``'channels'``)
         itself; otherwise the colour hook of :meth:`_dispatch` applies it
         (:mod:`denoisebench._color`).
     ``param_rules``
-        ``{parameter: rule}`` for every ``__init__`` parameter (:mod:`denoisebench._params`):
+        ``{parameter: rule}`` for every ``__init__`` parameter (:mod:`denoisebench.registry._params`):
         checked when a spec is built, and again at each call.
 
     Each call checks its inputs (:func:`~denoisebench._array_api.validate_batch`,

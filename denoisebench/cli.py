@@ -15,7 +15,7 @@ import traceback
 
 from .commands._args import UsageError
 from .registry import IMPORT_ENV
-from .specs import SpecError
+from .registry.specs import SpecError
 
 __all__ = ["build_parser", "main"]
 

@@ -7,7 +7,7 @@ Every denoiser sees the same noisy images: the first ``n`` test crops (64×64, s
 RGB channel (``add_noise``, seed 0), in float32.  PSNR (peak 1) is that of the mean MSE over the
 images; Δ is the mean over images of the per-image PSNR difference opponent − channels, ± its
 standard error (paired: same images, same noise).  The second table compares, at σ = 25/255, the
-shipped RGB U-Net (``denoisebench/weights/natural-rgb.safetensors``) with CBM3D, BM3D per channel
+shipped RGB U-Net (``denoisebench/networks/weights/natural-rgb.safetensors``) with CBM3D, BM3D per channel
 and wavelet-ti.
 """
 import argparse
@@ -93,7 +93,7 @@ def main(argv=None):
     sigma = 25 / 255
     y = db.add_noise(x, sigma, seed=0).astype(np.float32)
     lines += ["", "## The RGB U-Net at σ = 25/255", "",
-              "Same images and noise.  `unet` picks `denoisebench/weights/natural-rgb.safetensors` for this "
+              "Same images and noise.  `unet` picks `denoisebench/networks/weights/natural-rgb.safetensors` for this "
               "3-channel dataset; `bm3d` (default `color=opponent`) is the `bm3d` package's CBM3D "
               "(`bm3d.bm3d_rgb`, opponent colours, grouping on the luminance); `bm3d:color=channels` is BM3D on "
               "each RGB channel.  The two `gray natural unet` rows are an experiment, not a registered denoiser: "

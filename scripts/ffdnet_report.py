@@ -47,7 +47,7 @@ def _run(store_dir, grids, compute=True):
     ``({label: (dataset spec, n)}, {(dataset spec, denoiser): {σ in 8-bit units: row}})``."""
     from denoisebench.grid import plan
     from denoisebench.report import write_outputs
-    from denoisebench.runner import classify, run_grid
+    from denoisebench.grid.runner import classify, run_grid
     from denoisebench.store import KEY, REUSABLE, Store
 
     cells, specs = [], {}

@@ -30,8 +30,8 @@ def main():
 
     from denoisebench.registry import make_dataset, make_denoiser
     from denoisebench.noise import add_noise
-    from denoisebench.train import train
-    from denoisebench.weights_io import load_weights
+    from denoisebench.networks.train import train
+    from denoisebench.networks.weights_io import load_weights
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=1000)

@@ -222,7 +222,7 @@ def test_sure_is_flagged_where_steins_lemma_does_not_apply():
 
 def test_a_missing_peer_says_how_to_install_it(monkeypatch):
     from denoisebench.registry import denoiser_class, resolve_denoiser
-    from denoisebench.specs import SpecError
+    from denoisebench.registry.specs import SpecError
 
     monkeypatch.setattr(denoiser_class("bm3d"), "available", staticmethod(lambda: False))
     with pytest.raises(SpecError, match="pip install bm3d"):

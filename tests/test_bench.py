@@ -15,7 +15,7 @@ import pytest
 import denoisebench as db
 from denoisebench import Denoiser, NotApplicableError, registry
 from denoisebench.grid import default_sigmas, plan
-from denoisebench.runner import clear_caches, evaluate_cell, run_grid
+from denoisebench.grid.runner import clear_caches, evaluate_cell, run_grid
 from denoisebench.cli import main
 from denoisebench.store import KEY, Store
 
@@ -301,7 +301,7 @@ def test_sure_column_agrees_with_the_true_mse():
     within the standard error of the paired per-image difference (computed here independently)."""
     from denoisebench.analysis import sure
     from denoisebench.grid import plan
-    from denoisebench.runner import evaluate_cell
+    from denoisebench.grid.runner import evaluate_cell
 
     n = 24
     ds = db.make_dataset("gaussian", size=24)

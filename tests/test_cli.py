@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from denoisebench._array_api import backend_available
-from denoisebench.runner import clear_caches
+from denoisebench.grid.runner import clear_caches
 from denoisebench.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]

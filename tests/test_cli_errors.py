@@ -20,7 +20,7 @@ import pytest
 
 from denoisebench._array_api import backend_available
 from denoisebench.cli import main
-from denoisebench.runner import clear_caches
+from denoisebench.grid.runner import clear_caches
 from denoisebench.store import COLUMNS, KEY
 
 ROOT = Path(__file__).resolve().parents[1]

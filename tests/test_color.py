@@ -11,7 +11,7 @@ from denoisebench import _color
 from denoisebench._array_api import to_numpy
 from denoisebench.base import NotApplicableError
 from denoisebench.registry import denoiser_class
-from denoisebench.specs import SpecError
+from denoisebench.registry.specs import SpecError
 from denoisebench.testing import check_denoiser
 
 SHAPE3 = (3, 3, 37, 31)
@@ -89,7 +89,7 @@ def test_bad_input_is_one_clear_line():
 
 # -- every denoiser accepts C = 3 ----------------------------------------------------------------
 def _unet3():
-    from denoisebench._bfunet import build, default_hparams
+    from denoisebench.networks._bfunet import build, default_hparams
     import torch
 
     torch.manual_seed(0)
@@ -228,8 +228,8 @@ def test_unet_picks_the_rgb_weights_for_colour_datasets(tmp_path):
 
 
 def test_weights_for_another_channel_count_are_not_applicable(tmp_path):
-    from denoisebench import weights_io
-    from denoisebench._bfunet import build, default_hparams
+    from denoisebench.networks import weights_io
+    from denoisebench.networks._bfunet import build, default_hparams
 
     path = str(tmp_path / "gray.safetensors")
     weights_io.save_weights(path, build(default_hparams(4, 1)), {"dataset": "natural", "dataset_name": "natural"})
@@ -239,8 +239,8 @@ def test_weights_for_another_channel_count_are_not_applicable(tmp_path):
 
 
 def test_training_on_colour_images_writes_three_channel_weights(tmp_path):
-    from denoisebench import weights_io
-    from denoisebench.train import train
+    from denoisebench.networks import weights_io
+    from denoisebench.networks.train import train
 
     out = tmp_path / "rgb.safetensors"
     result = train("natural:color=rgb,size=32", n_train=4, steps=2, patch=16, width=4, batch=2, n_val=2,

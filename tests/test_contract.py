@@ -18,7 +18,7 @@ def _tiny_unet():
     """A small randomly initialised network: the contract holds whatever the weights."""
     import torch
 
-    from denoisebench._bfunet import BiasFreeUNet
+    from denoisebench.networks._bfunet import BiasFreeUNet
 
     torch.manual_seed(0)
     return BiasFreeUNet(width=4)
@@ -191,7 +191,7 @@ def test_dataset_bound_denoisers_without_dataset_are_not_applicable():
 @pytest.mark.parametrize("name", ["optimal", "wavelet", "curvelet", "oracle-wavelet"])
 def test_chunked_batches_equal_the_whole_batch(name, gmm_odd):
     """Under a memory budget the batch is split (as on a GPU); the result must not change."""
-    from denoisebench._memory import chunk_size, memory_budget
+    from denoisebench.memory import chunk_size, memory_budget
 
     d = build(name, gmm_odd)
     x = gmm_odd.sample(5, seed=4)

@@ -11,9 +11,9 @@ import time
 import pytest
 
 from denoisebench.grid import plan
-from denoisebench.runner import clear_caches, run_grid
+from denoisebench.grid.runner import clear_caches, run_grid
 from denoisebench.cli import main
-from denoisebench.executors import ExecutorUnavailable, make_executor
+from denoisebench.grid.executors import ExecutorUnavailable, make_executor
 from denoisebench.store import KEY, Store
 
 # Three families (exact filter, oracle bound, thresholding) × 2 σ on tiny images: cheap, not trivial.
@@ -67,7 +67,7 @@ def test_bad_requests_raise_before_running(kind, options, match):
 
 def test_unreachable_scheduler_is_a_clear_error(monkeypatch):
     pytest.importorskip("distributed")
-    monkeypatch.setattr("denoisebench.executors.SCHEDULER_TIMEOUT", "1s")
+    monkeypatch.setattr("denoisebench.grid.executors.SCHEDULER_TIMEOUT", "1s")
     with pytest.raises(ExecutorUnavailable, match="cannot reach the Dask scheduler"):
         with make_executor("dask", scheduler="tcp://127.0.0.1:9"):
             pass
@@ -106,7 +106,7 @@ def test_dask_scheduler_address_gives_the_serial_results(serial, tmp_path):
 DRIVER = """
 import json, multiprocessing, os, time
 from multiprocessing import resource_tracker
-from denoisebench.executors import make_executor
+from denoisebench.grid.executors import make_executor
 with make_executor("process", None, 2) as pool:
     ran = {pool.submit(os.getpid).result() for _ in range(4)}
     busy = [pool.submit(time.sleep, 120) for _ in range(2)]

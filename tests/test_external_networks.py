@@ -126,7 +126,7 @@ def test_torchscript_output_is_the_models_own(models, backend):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_an_exported_unet_denoises_as_the_unet_does(tmp_path, dtype):
     """denoisebench's own U-Net, traced to TorchScript: the same result through the other path."""
-    from denoisebench._bfunet import BiasFreeUNet
+    from denoisebench.networks._bfunet import BiasFreeUNet
 
     torch.manual_seed(0)
     net = BiasFreeUNet(width=4).eval()

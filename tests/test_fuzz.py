@@ -12,10 +12,10 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 import denoisebench as db  # noqa: E402
-from denoisebench import _rules as R  # noqa: E402
+from denoisebench.registry import _rules as R  # noqa: E402
 from denoisebench.base import NotApplicableError  # noqa: E402
 from denoisebench.registry import SpecError, _DATASETS, _DENOISERS, denoiser_class  # noqa: E402
-from denoisebench.specs import parse_value  # noqa: E402
+from denoisebench.registry.specs import parse_value  # noqa: E402
 
 FAST = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 DEEP = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -25,7 +25,7 @@ DEEP = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCh
 def _tiny_unet():
     import torch
 
-    from denoisebench._bfunet import BiasFreeUNet
+    from denoisebench.networks._bfunet import BiasFreeUNet
 
     torch.manual_seed(0)
     return BiasFreeUNet(width=4)

@@ -119,7 +119,7 @@ def test_generalization_writes_its_files_and_reuses_trained_weights(tmp_path, mo
     assert "denoisebench generalization --dataset disks:size=8" in open(paths[1]).read()
 
     # rerun: the weights are reused, nothing is trained again
-    import denoisebench.train as train_module
+    import denoisebench.networks.train as train_module
 
     monkeypatch.setattr(train_module, "train", lambda *a, **k: pytest.fail("retrained finished weights"))
     again = run_generalization("disks:size=8", out=out, progress=False, **TINY)
@@ -150,7 +150,7 @@ def test_generalization_cli_usage_errors_exit_2(tmp_path, capsys, argv):
 
 
 def test_parallel_training_gives_the_weights_of_serial_training(tmp_path):
-    from denoisebench.weights_io import load_weights
+    from denoisebench.networks.weights_io import load_weights
 
     settings = {**TINY, "sizes": [2]}
     run_generalization("disks:size=8", out=str(tmp_path / "serial"), progress=False, **settings)

@@ -13,7 +13,7 @@ torch = pytest.importorskip("torch")
 
 
 def _conditioned(width=4, seed=0):
-    from denoisebench._bfunet import build, default_hparams
+    from denoisebench.networks._bfunet import build, default_hparams
 
     torch.manual_seed(seed)
     m = build(default_hparams(width, 1, conditioning="edm"))
@@ -25,7 +25,7 @@ def _conditioned(width=4, seed=0):
 
 
 def _save(module, path, dataset="cartoon", sigma_min=0.002, sigma_max=1.0, **extra):
-    from denoisebench.weights_io import save_weights
+    from denoisebench.networks.weights_io import save_weights
 
     training = {"dataset": dataset, "dataset_name": dataset, "dataset_params": {}, "sigma_min": sigma_min,
                 "sigma_max": sigma_max, "steps": 1, "variant": "conditioned", **extra}
@@ -42,8 +42,8 @@ def experts(tmp_path):
 
 
 def test_joined_network_is_the_low_expert_below_the_split_and_the_block_mean_expert_above(experts):
-    from denoisebench._bfunet import apply_padded
-    from denoisebench.weights_io import join_experts, load_weights
+    from denoisebench.networks._bfunet import apply_padded
+    from denoisebench.networks.weights_io import join_experts, load_weights
 
     low, high, lo, hi, tmp = experts
     out = join_experts(lo, hi, 1.0, tmp / "pair.safetensors")
@@ -67,7 +67,7 @@ def test_joined_network_is_the_low_expert_below_the_split_and_the_block_mean_exp
 
 
 def test_join_refuses_a_gap_at_the_split_or_another_dataset(experts):
-    from denoisebench.weights_io import join_experts
+    from denoisebench.networks.weights_io import join_experts
 
     low, high, lo, hi, tmp = experts
     with pytest.raises(ValueError, match="split 80 must lie in both"):
@@ -80,7 +80,7 @@ def test_join_refuses_a_gap_at_the_split_or_another_dataset(experts):
 
 def test_joined_file_records_the_range_sample_reads(experts):
     from denoisebench.experiments.sample import range_warnings
-    from denoisebench.weights_io import join_experts
+    from denoisebench.networks.weights_io import join_experts
 
     _, _, lo, hi, tmp = experts
     path = join_experts(lo, hi, 1.0, tmp / "pair.safetensors")
@@ -91,7 +91,7 @@ def test_joined_file_records_the_range_sample_reads(experts):
 
 
 def test_block_means_are_averages_over_blocks():
-    from denoisebench._train_checks import block_means
+    from denoisebench.networks._train_checks import block_means
 
     x = np.arange(2 * 1 * 8 * 12, dtype=np.float32).reshape(2, 1, 8, 12)
     got = block_means(x, 4)
@@ -101,8 +101,8 @@ def test_block_means_are_averages_over_blocks():
 
 
 def test_train_downsample_trains_on_block_means_and_records_it(tmp_path):
-    from denoisebench.train import train
-    from denoisebench.weights_io import load_weights
+    from denoisebench.networks.train import train
+    from denoisebench.networks.weights_io import load_weights
 
     out = tmp_path / "h.safetensors"
     train("cartoon:size=32", n_train=8, steps=2, width=4, batch=2, variant="conditioned", downsample=4,
@@ -149,8 +149,8 @@ def test_held_out_images_have_the_data_geometry():
 # -- paired gaps -------------------------------------------------------------------------------------
 def test_paired_gap_standard_error_matches_a_monte_carlo_over_test_sets():
     """The paired gap's standard error (from one test set) against the spread of the gap over 40 disjoint test sets."""
-    from denoisebench._rows import PAIRED, gap_stderr_db
-    from denoisebench.runner import paired_gap
+    from denoisebench.report._rows import PAIRED, gap_stderr_db
+    from denoisebench.grid.runner import paired_gap
 
     ds = db.make_dataset("gmm", size=8)
     opt, lin = db.make_denoiser("optimal", dataset=ds), db.make_denoiser("wiener-oracle", dataset=ds)
@@ -172,9 +172,9 @@ def test_paired_gap_standard_error_matches_a_monte_carlo_over_test_sets():
 
 
 def test_gmm_cells_store_paired_gaps(tmp_path):
-    from denoisebench._rows import PAIRED
+    from denoisebench.report._rows import PAIRED
     from denoisebench.grid import plan
-    from denoisebench.runner import evaluate_cell
+    from denoisebench.grid.runner import evaluate_cell
 
     rows = {c.denoiser: evaluate_cell(c) for c in plan(["gmm:size=8"], ["optimal", "wiener-oracle"], [0.2], n=8)}
     assert rows["optimal"]["gap_db"] == 0.0 and rows["optimal"]["reason"] == PAIRED

@@ -13,8 +13,8 @@ import pytest
 from scipy import integrate, stats
 
 import denoisebench as db
-from denoisebench import _cache
-from denoisebench._hmc import hmc, integrated_autocorr_time
+from denoisebench.store import _cache
+from denoisebench.sampling._hmc import hmc, integrated_autocorr_time
 from denoisebench.base import NotApplicableError
 from denoisebench.datasets import _phi4
 from denoisebench.datasets._phi4 import Phi4, binder, binder_scan, free_spectrum, magnetisation
@@ -99,7 +99,7 @@ def test_hmc_acceptance_is_tuned_and_a_gaussian_target_is_exact():
 def test_leapfrog_is_reversible_and_nearly_conserves_energy():
     """Neal 2011 §2.3.3: flipping the momentum retraces the trajectory (what makes the Metropolis test
     exact); the energy error is O(ε²) per unit time."""
-    from denoisebench._hmc import leapfrog
+    from denoisebench.sampling._hmc import leapfrog
 
     eg = _phi4.phi4_energy_grad(0.6, 0.5)
     rng = np.random.default_rng(1)

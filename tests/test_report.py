@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from denoisebench import Denoiser
-from denoisebench import _rows
-from denoisebench._figures import FAMILIES, denoiser_family, mse_figure
+from denoisebench.report import _rows
+from denoisebench.report._figures import FAMILIES, denoiser_family, mse_figure
 from denoisebench.registry import _DENOISERS
 from denoisebench.report import csv_text, format_number, json_rows, table_markdown, write_outputs
 
@@ -208,7 +208,7 @@ def run_dir(tmp_path_factory):
 
 def test_load_results_types_and_csv_round_trip(run_dir):
     pd = pytest.importorskip("pandas")
-    from denoisebench.results import load_results
+    from denoisebench.report.results import load_results
 
     df = load_results(run_dir)
     assert {c: str(t) for c, t in df.dtypes.items()} == EXPECTED_DTYPES
@@ -231,7 +231,7 @@ def test_load_results_types_and_csv_round_trip(run_dir):
 
 
 def test_load_results_without_pandas_says_how_to_install(tmp_path, monkeypatch):
-    from denoisebench.results import load_results
+    from denoisebench.report.results import load_results
 
     monkeypatch.setitem(sys.modules, "pandas", None)  # import pandas → ImportError
     with pytest.raises(ImportError, match=r"pip install 'denoisebench\[pandas\]'"):
@@ -239,7 +239,7 @@ def test_load_results_without_pandas_says_how_to_install(tmp_path, monkeypatch):
 
 
 def test_load_results_of_a_directory_without_a_store(tmp_path):
-    from denoisebench.results import load_results
+    from denoisebench.report.results import load_results
 
     pytest.importorskip("pandas")
     with pytest.raises(FileNotFoundError, match="results"):
@@ -394,7 +394,7 @@ def test_runner_psnr_images_is_the_mean_of_per_image_psnrs(tmp_path, monkeypatch
     imageio = pytest.importorskip("imageio.v3")
     from denoisebench import registry
     from denoisebench.grid import plan
-    from denoisebench.runner import clear_caches, evaluate_cell
+    from denoisebench.grid.runner import clear_caches, evaluate_cell
 
     class Zero(Denoiser):
         name = "test-zero"

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import denoisebench as db
-from denoisebench import sampler_error as se
+from denoisebench.sampling import sampler_error as se
 from denoisebench.sampling import (SCHEDULES, euler, euler_maruyama, heun, initial_noise, karras_sigmas,
                                    vp_sigmas)
 

@@ -15,7 +15,7 @@ import pytest
 import denoisebench as db
 from denoisebench.cli import main
 from denoisebench.outputs import OutputTargetError, check_output_target
-from denoisebench.runner import clear_caches
+from denoisebench.grid.runner import clear_caches
 
 ROOT = Path(__file__).resolve().parents[1]
 PREFIX = "denoisebench: error: "
@@ -139,7 +139,7 @@ def test_train_refuses_zero_patch_zero_stop_and_underscores(capsys, extra, menti
 
 
 def test_train_default_patch_fits_small_images():
-    from denoisebench._train_checks import DEFAULT_PATCH, resolve_dataset_config
+    from denoisebench.networks._train_checks import DEFAULT_PATCH, resolve_dataset_config
 
     cfg = {"patch": None, "padding": "zeros"}
     assert resolve_dataset_config("cartoon:size=16", cfg)[1]["patch"] == 16
@@ -245,7 +245,7 @@ def test_check_denoiser_returns_a_one_line_summary():
 def test_perf_default_names_are_registry_names():
     from denoisebench.grid import default_denoisers
     from denoisebench.registry import list_denoisers
-    from denoisebench.specs import parse_spec
+    from denoisebench.registry.specs import parse_spec
 
     specs = default_denoisers()
     assert any(":" in s for s in specs)  # unet:variant=... (what broke perf --quick)
@@ -286,7 +286,7 @@ def test_ci_smoke_covers_every_subcommand():
 
 # -- Dask: a lost worker is one line; a lost scheduler is one line and resumable -----------------------------
 def test_lost_worker_event_is_one_stderr_line(capsys):
-    from denoisebench.executors import _on_cluster_event
+    from denoisebench.grid.executors import _on_cluster_event
 
     _on_cluster_event((0.0, {"action": "remove-worker", "worker": "tcp://10.0.0.1:1234",
                              "processing-tasks": {"a", "b"}, "expected": False}))
@@ -303,7 +303,7 @@ def test_parallel_releases_each_future_once_committed():
     from concurrent.futures import ThreadPoolExecutor
 
     from denoisebench.grid import plan
-    from denoisebench.runner import _parallel
+    from denoisebench.grid.runner import _parallel
 
     cells = plan(["gaussian:size=8"], ["identity"], [0.1, 0.2, 0.3], n=1)
     refs = []
@@ -330,7 +330,7 @@ def test_parallel_releases_each_future_once_committed():
 def test_lost_scheduler_is_one_line_with_the_counts(capsys, monkeypatch):
     from concurrent.futures import CancelledError, Future
 
-    import denoisebench.runner as runner
+    import denoisebench.grid.runner as runner
 
     class Gone:
         """An executor whose scheduler dies after the first cell: later futures are cancelled."""
@@ -355,7 +355,7 @@ def test_lost_scheduler_is_one_line_with_the_counts(capsys, monkeypatch):
     def fake(*a):
         yield Gone()
 
-    import denoisebench.executors as ex
+    import denoisebench.grid.executors as ex
 
     monkeypatch.setitem(ex.EXECUTORS, "process", (fake, None))
     rc = main([*RUN, "--sigmas", "0.1,0.2,0.3", "--executor", "process", "--out", "out"])
@@ -481,7 +481,7 @@ def test_a_symlink_loop_in_a_folder_is_refused_in_one_line(tmp_path):
 
 
 def test_a_stored_text_that_is_not_utf8_names_the_store(tmp_path):
-    from denoisebench._store_file import StoreError, _translated
+    from denoisebench.store._file import StoreError, _translated
 
     with pytest.raises(StoreError, match=r"results.sqlite is damaged \(a stored text is not UTF-8"):
         with _translated(str(tmp_path / "results.sqlite")):

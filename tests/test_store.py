@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from denoisebench import fingerprint as fp
+from denoisebench.store import fingerprint as fp
 from denoisebench.store import (APPLICATION_ID, COLUMNS, INVALID, KEY, MISSING, REUSABLE, STALE, Store,
                                 StoreError)
 
@@ -484,14 +484,14 @@ def test_object_input_files():
 def test_code_fingerprint_is_stable_across_calls_and_processes():
     here = fp.code_fingerprint()
     assert here == fp.code_fingerprint() and len(here) == 16 and int(here, 16) >= 0
-    other = subprocess.run([sys.executable, "-c", "from denoisebench.fingerprint import code_fingerprint as f; "
+    other = subprocess.run([sys.executable, "-c", "from denoisebench.store.fingerprint import code_fingerprint as f; "
                             "print(f())"], capture_output=True, text=True, timeout=120,
                            env={**os.environ, "PYTHONPATH": str(ROOT), "PYTHONHASHSEED": "12345"})
     assert other.stdout.strip() == here, other.stderr
 
 
 def test_source_digest_sees_library_code_but_not_presentation(tmp_path):
-    src = Path(fp.__file__).parent
+    src = fp._PACKAGE_DIR  # the package root (fingerprint.py lives in store/)
     copy = tmp_path / "one" / "denoisebench"
     shutil.copytree(src, copy, ignore=shutil.ignore_patterns("__pycache__", "*.safetensors"))
     base = fp._source_digest(copy)

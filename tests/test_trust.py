@@ -30,7 +30,7 @@ import pytest
 
 from denoisebench import Denoiser, registry
 from denoisebench.cli import main
-from denoisebench.runner import clear_caches
+from denoisebench.grid.runner import clear_caches
 
 ROOT = Path(__file__).resolve().parents[1]
 SUMMARY = re.compile(r"^(\d+) cells: (\d+) computed, (\d+) reused \(same code and inputs\)"
@@ -77,8 +77,8 @@ def _mse(out):
 def _save_random_unet(path, seed):
     """A width-4 bias-free U-Net whose last layer is random (trained ones start from D(y) = y)."""
     torch = pytest.importorskip("torch")
-    from denoisebench import weights_io
-    from denoisebench._bfunet import build, default_hparams
+    from denoisebench.networks import weights_io
+    from denoisebench.networks._bfunet import build, default_hparams
 
     torch.manual_seed(seed)
     model = build(default_hparams(4)).eval()
@@ -131,7 +131,7 @@ TINY = ["--datasets", "gaussian", "--denoisers", "identity", "wiener", "--sigmas
 
 
 def test_a_code_change_recomputes_every_cell(tmp_path, capsys, monkeypatch):
-    from denoisebench import fingerprint
+    from denoisebench.store import fingerprint
 
     out = ["--out", str(tmp_path)]
     assert _run(capsys, *TINY, *out) == (4, 4, 0, 0)
@@ -221,8 +221,9 @@ def test_a_nan_inside_a_denoiser_exits_1_in_one_line_and_stores_nothing(tmp_path
 def test_an_optional_library_enters_only_the_cells_that_use_it(monkeypatch):
     """Installing or upgrading bm3d changes bm3d's cells' fingerprints, and no other cell's."""
     pytest.importorskip("bm3d")
-    from denoisebench import fingerprint as fpmod
-    from denoisebench import grid, runner
+    from denoisebench.store import fingerprint as fpmod
+    from denoisebench import grid
+    from denoisebench.grid import runner
 
     cells = grid.plan(["natural:size=16"], ["bm3d", "wavelet"], [0.1], n=1)
     before = {c.denoiser: runner.fingerprint(c) for c in cells}

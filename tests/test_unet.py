@@ -9,12 +9,12 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import denoisebench as db  # noqa: E402
-from denoisebench import weights_io  # noqa: E402
-from denoisebench._bfunet import build, default_hparams  # noqa: E402
+from denoisebench.networks import weights_io  # noqa: E402
+from denoisebench.networks._bfunet import build, default_hparams  # noqa: E402
 from denoisebench.denoisers import _unet  # noqa: E402
 from denoisebench.testing import check_denoiser  # noqa: E402
 from denoisebench.commands import train as train_command  # noqa: E402
-from denoisebench.train import VAL_SIGMAS, train  # noqa: E402
+from denoisebench.networks.train import VAL_SIGMAS, train  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
@@ -308,7 +308,7 @@ def test_architecture_mismatch_is_named(tmp_path, tiny_unet):
 def test_no_pickle_anywhere():
     import inspect
 
-    from denoisebench import train as train_module
+    from denoisebench.networks import train as train_module
 
     for module in (weights_io, train_module, _unet):
         source = inspect.getsource(module)

@@ -6,10 +6,10 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import denoisebench as db  # noqa: E402
-from denoisebench import weights_io  # noqa: E402
-from denoisebench._bfunet import build, default_hparams, edm_scalings, validate_hparams, variant_of  # noqa: E402
+from denoisebench.networks import weights_io  # noqa: E402
+from denoisebench.networks._bfunet import build, default_hparams, edm_scalings, validate_hparams, variant_of  # noqa: E402
 from denoisebench.testing import check_denoiser  # noqa: E402
-from denoisebench.train import VARIANTS, draw_batch, train  # noqa: E402
+from denoisebench.networks.train import VARIANTS, draw_batch, train  # noqa: E402
 
 TINY = dict(n_train=16, steps=6, patch=8, width=4, batch=4, n_val=3, val_every=3, ckpt_every=2, progress=False)
 

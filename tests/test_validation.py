@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 
 import denoisebench as db
-from denoisebench import _memory
-from denoisebench._plan_memory import check_cells_fit
+from denoisebench import memory as _memory
+from denoisebench.memory._plan import check_cells_fit
 from denoisebench._array_api import SIGMA_MAX, Y_MAX, sigma_min
 from denoisebench.base import Denoiser
 from denoisebench.grid import plan
 from denoisebench.registry import SpecError, dataset_class, denoiser_class
-from denoisebench.specs import init_params
+from denoisebench.registry.specs import init_params
 from denoisebench.testing import check_denoiser
 
 SHAPE = (3, 1, 37, 31)
@@ -36,7 +36,7 @@ def test_every_dataset_parameter_has_a_rule(name):
 @pytest.mark.parametrize("cls_name", sorted(db.registry._DENOISERS) + sorted(db.registry._DATASETS))
 def test_the_defaults_obey_the_rules(cls_name):
     cls = db.registry._DENOISERS.get(cls_name) or db.registry._DATASETS[cls_name]
-    db._params.validate_params(cls, {})
+    db.registry._params.validate_params(cls, {})
 
 
 # -- bad specs are refused when the grid is planned, in one line naming the parameter ----------
@@ -165,7 +165,7 @@ def _build(name, dataset):
     if name == "unet":
         import torch
 
-        from denoisebench._bfunet import BiasFreeUNet
+        from denoisebench.networks._bfunet import BiasFreeUNet
 
         torch.manual_seed(0)
         return db.make_denoiser("unet", weights=BiasFreeUNet(width=4))

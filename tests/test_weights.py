@@ -17,11 +17,11 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import denoisebench as db  # noqa: E402
-import denoisebench.train as train_module  # noqa: E402
-from denoisebench import _bfunet, weights_io  # noqa: E402
-from denoisebench._bfunet import build, default_hparams  # noqa: E402
+import denoisebench.networks.train as train_module  # noqa: E402
+from denoisebench.networks import _bfunet, weights_io  # noqa: E402
+from denoisebench.networks._bfunet import build, default_hparams  # noqa: E402
 from denoisebench.denoisers import _unet  # noqa: E402
-from denoisebench.train import TrainingDivergedError, train  # noqa: E402
+from denoisebench.networks.train import TrainingDivergedError, train  # noqa: E402
 
 TINY = dict(n_train=8, steps=6, patch=8, width=2, batch=2, n_val=2, val_every=3, ckpt_every=2, progress=False)
 #: The version-1 checksums (tensors only) of the shipped weights before they were re-saved in version 2.
@@ -496,7 +496,7 @@ def test_a_failed_write_leaves_no_temporary_file(tmp_path, monkeypatch):
 def test_the_reader_and_the_checks_never_unpickle():
     import inspect
 
-    from denoisebench import _safetensors, _train_checks
+    from denoisebench.networks import _safetensors, _train_checks
 
     for module in (_safetensors, _train_checks, weights_io):
         source = inspect.getsource(module)

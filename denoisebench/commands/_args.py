@@ -12,7 +12,7 @@ import math
 import os
 
 from ..grid import SIGMA_MAX, SIGMA_MIN
-from ..specs import parse_value, size_arg, strict_int
+from ..registry.specs import parse_value, size_arg, strict_int
 
 __all__ = ["OUT_ROOT", "UsageError", "ascii_number", "default_out", "int_list", "number", "sigma", "sigma_list", "size"]
 

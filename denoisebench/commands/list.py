@@ -20,7 +20,7 @@ def add_parser(sub):
 
 def describe(cls, exclude=()):
     """``(parameters text, first docstring line)`` of a registered class."""
-    from ..specs import init_params
+    from ..registry.specs import init_params
 
     params = init_params(cls, exclude)
     text = ", ".join(k if v is inspect.Parameter.empty else f"{k}={v!r}" for k, v in params.items())

@@ -6,7 +6,7 @@ import sys
 
 from ..backends import BACKENDS
 from ..grid import DEFAULT_N, DEFAULT_SIZE, DEFAULTS, SEED_MAX
-from ..runner import PROTOCOLS
+from ..grid.runner import PROTOCOLS
 from ._args import UsageError, default_out, number, sigma_list, size
 
 NAME = "run"
@@ -68,11 +68,11 @@ def main(args):
     """Plan (everything validated), run the cells not already stored, write the outputs."""
     from tqdm import tqdm
 
-    from ..executors import ExecutorLost, ExecutorUnavailable, make_executor
+    from ..grid.executors import ExecutorLost, ExecutorUnavailable, make_executor
     from ..grid import plan
     from ..outputs import check_output_target
     from ..report import FILES, json_rows, write_outputs
-    from ..runner import classify, run_grid
+    from ..grid.runner import classify, run_grid
     from ..store import KEY, REUSABLE, STORE_NAME, Store
 
     check_output_target(args.out, "--out", "dir", contents=(STORE_NAME, *FILES.values()))

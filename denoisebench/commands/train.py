@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ._args import ascii_number
-from ..train import AUGMENTATIONS, DEFAULTS, LOSS_WEIGHTS, SIGMA_SAMPLERS, VARIANTS, train
+from ..networks.train import AUGMENTATIONS, DEFAULTS, LOSS_WEIGHTS, SIGMA_SAMPLERS, VARIANTS, train
 
 NAME = "train"
 
@@ -67,7 +67,7 @@ def main(args):
     """Run ``denoisebench train`` from parsed ``args``; return the exit code (ValueError on bad input)."""
     if args.join:
         from ..outputs import check_output_target
-        from ..weights_io import join_experts
+        from ..networks.weights_io import join_experts
 
         out = join_experts(*args.join, args.split, check_output_target(args.out, "--out", "file"))
         print(f"wrote {out} (sigma <= {args.split:g}: {args.join[0]}; above: {args.join[1]})")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._params import ParamsMixin
+from ..registry._params import ParamsMixin
 from ..base import NotApplicableError
 from ..noise import image_rng
 
@@ -41,7 +41,7 @@ class Dataset(ParamsMixin):
     splits = ("train", "test")
     #: Number of channels ``C`` of :meth:`sample`'s images (1: grayscale, 3: colour).
     channels = 1
-    #: Checked in every subclass, overrides included (:mod:`denoisebench._params`): ``sample``'s n
+    #: Checked in every subclass, overrides included (:mod:`denoisebench.registry._params`): ``sample``'s n
     #: is an int >= 1 (and the parameters are checked), ``mmse``'s σ a finite float > 0.
     argument_guards = {"sample": "n", "mmse": "sigma", "mmse_stderr": "sigma"}
     #: Whether a run without an explicit dataset list includes this one (False for a

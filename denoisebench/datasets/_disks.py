@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._params import AnyOf, Int, Real, Reals, Size
+from ..registry._params import AnyOf, Int, Real, Reals, Size
 from ..registry import register_dataset
 from ._base import Dataset
 

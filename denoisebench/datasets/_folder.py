@@ -178,7 +178,7 @@ class Folder(Dataset):
 
     scale = "[0, 1]: integer pixels / their type's maximum (uint8 / 255, uint16 / 65535)"
     default_run = False  # needs path=DIR
-    from .._params import AnyOf, OneOf, Opt, Path, Size, Text  # the rule vocabulary (not kept on the class)
+    from ..registry._params import AnyOf, OneOf, Opt, Path, Size, Text  # the rule vocabulary (not kept on the class)
     param_rules = {"path": Opt(Path()), "color": OneOf("gray", "rgb"), "crop": AnyOf(OneOf(0), Size()),
                    "pattern": Text(), "split": OneOf(None, "test", "train")}
     argument_guards = {"sample": "n_or_none", "mmse": "sigma", "mmse_stderr": "sigma"}  # n=None: every file

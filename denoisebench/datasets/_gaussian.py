@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._fourier import power_law_spectrum, sample_stationary
-from .._params import Real, Size
+from ..registry._params import Real, Size
 from ..registry import register_dataset
 from ._base import Dataset
 

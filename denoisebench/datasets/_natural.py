@@ -170,7 +170,7 @@ class Natural(Dataset):
     """
 
     scale = "[0, 1]: photographs, uint8 / 255 (gray: colour sources via skimage rgb2gray)"
-    from .._params import OneOf, Size  # the rule vocabulary (not kept on the class)
+    from ..registry._params import OneOf, Size  # the rule vocabulary (not kept on the class)
     param_rules = {"size": Size(), "color": OneOf("gray", "rgb")}
     del OneOf, Size
 

@@ -16,10 +16,10 @@ import inspect
 
 import numpy as np
 
-from .._cache import cached_array
-from ..fingerprint import files_sha256
-from .._hmc import hmc, integrated_autocorr_time
-from .._params import Int, OneOf, Opt, Real, Size
+from ..store._cache import cached_array
+from ..store.fingerprint import files_sha256
+from ..sampling._hmc import hmc, integrated_autocorr_time
+from ..registry._params import Int, OneOf, Opt, Real, Size
 from ..noise import image_rng
 from ..registry import register_dataset
 from ._base import Dataset
@@ -175,7 +175,7 @@ class Phi4(Dataset):
     ``(seed, split)`` is the last state of a chain whose every random number comes from
     ``image_rng(seed, split, i)`` (start, momenta, jitter, Metropolis uniforms; step adapted per
     chain), so it is the same whatever ``n``.  Blocks of :data:`BLOCK` images are cached
-    (:mod:`denoisebench._cache`); the cache never changes values and is safe to delete.
+    (:mod:`denoisebench.store._cache`); the cache never changes values and is safe to delete.
     Intensity: x = 0.25·φ, centred and unclipped (see :data:`OFFSET`: the φ → −φ symmetry is kept).
     There is no closed-form optimum (no ``optimal`` row).
 
@@ -245,7 +245,7 @@ class Phi4(Dataset):
 def _source():
     """Digest of the sampler's code: the HMC module and the functions that draw a block (editing the
     docstrings of this module does not invalidate the cache; changing the sampler does)."""
-    from .. import _hmc
+    from ..sampling import _hmc
 
     code = "".join(inspect.getsource(f) for f in (phi4_energy_grad, cluster_flip, _chains))
     return hashlib.sha256((files_sha256([_hmc.__file__]) + code).encode()).hexdigest()

@@ -33,7 +33,7 @@ import numpy as np
 
 from .._array_api import array_namespace, asarray_like
 from .._color import to_color_space
-from .._params import Bool, OneOf
+from ..registry._params import Bool, OneOf
 from ..base import clean_training_images
 
 __all__ = ["COARSE", "CoarsePrior", "channel_max", "channel_mean_square"]

@@ -8,8 +8,8 @@ import numpy as np
 
 from .._array_api import asarray_like
 from .._color import COLOR_SPACES
-from .._memory import curvelet_frame_bytes
-from .._params import Bool, Int, OneOf, Opt, Real
+from ..memory import curvelet_frame_bytes
+from ..registry._params import Bool, Int, OneOf, Opt, Real
 from ..base import Denoiser
 from ..registry import register_denoiser
 from ..transforms._curvelet import curvelet_frame

@@ -126,7 +126,7 @@ class DeepInv(TorchNetwork):
     install = "pip install 'denoisebench[deepinv]' (brings torchvision and a CUDA torch, ~3 GB; see scripts/test_deepinv.sh)"
     memory_factor = 256
     takes_sigma = True
-    from .._params import Device, Int, OneOf, Opt, Path  # the rule vocabulary (not kept on the class)
+    from ..registry._params import Device, Int, OneOf, Opt, Path  # the rule vocabulary (not kept on the class)
     param_rules = {"model": OneOf(*MODELS), "weights": Opt(Path(), "deepinv's pretrained weights"),
                    "seed": Int(0, 2**63 - 1), "device": Device()}
     del Device, Int, OneOf, Opt, Path

@@ -14,7 +14,7 @@ import numpy as np
 
 from .._array_api import asarray_like, device_of, is_host, to_numpy
 from .._color import COLOR_SPACES
-from .._params import Int, OneOf, Opt, Wavelet
+from ..registry._params import Int, OneOf, Opt, Wavelet
 from ..base import Denoiser
 from ..registry import register_denoiser
 

@@ -182,7 +182,7 @@ class FFDNet(TorchNetwork):
     #: Feature maps: 64–96 channels at a quarter of the pixels, a few alive at once.
     memory_factor = 96
     trained_sigma_range = TRAINED_SIGMA_RANGE
-    from .._params import Device  # the rule vocabulary (not kept on the class)
+    from ..registry._params import Device  # the rule vocabulary (not kept on the class)
     param_rules = {"device": Device()}
     del Device
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 from .._array_api import array_namespace, as_sigma, asarray_like, fft_of
 from .._color import COLOR_SPACES
 from .._fourier import rfft_multiplicity
-from .._params import Int, OneOf, Opt, Wavelet as WaveletName
+from ..registry._params import Int, OneOf, Opt, Wavelet as WaveletName
 from ..base import Denoiser
 from ..registry import register_denoiser
 from ..transforms import dwt2, idwt2

@@ -188,7 +188,7 @@ class TorchScript(TorchNetwork):
     """
 
     available = staticmethod(_torch_installed)
-    from .._params import Bool, Device, Opt, Path  # the rule vocabulary (not kept on the class)
+    from ..registry._params import Bool, Device, Opt, Path  # the rule vocabulary (not kept on the class)
     param_rules = {"path": Opt(Path()), "takes_sigma": Bool(), "device": Device()}
     del Bool, Device, Opt, Path
 

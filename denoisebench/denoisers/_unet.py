@@ -2,7 +2,7 @@
 
 ``variant=blind`` (the default): bias-free, σ not an input; ``variant=centered``: bias-free about the
 training mean, ``D(y) = m + D₀(y − m)``; ``variant=conditioned``: σ an input, EDM preconditioning
-(:mod:`denoisebench._bfunet`).  Weights come from ``denoisebench/weights/<dataset><suffix>.safetensors``
+(:mod:`denoisebench.networks._bfunet`).  Weights come from ``denoisebench/networks/weights/<dataset><suffix>.safetensors``
 (suffix ``-rgb`` for three channels, then ``-centered`` or ``-cond`` for the variant; trained by
 ``denoisebench train``; :func:`shipped_weights`), or any file (``unet:weights=PATH``, whose
 architecture decides the variant).  A dataset without weights of its own listed in
@@ -26,7 +26,7 @@ from ..registry import register_denoiser
 __all__ = ["FALLBACK_WEIGHTS", "UNet", "VARIANT_SUFFIXES", "shipped_weights", "WEIGHTS_DIR"]
 
 #: Folder of the shipped weight files, one per dataset name (package data).
-WEIGHTS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "weights")
+WEIGHTS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "networks", "weights")
 
 
 #: Datasets without shipped weights of their own → the dataset whose weights they use (same channel
@@ -57,7 +57,7 @@ def _shipped_for(dataset, variant):
 
 def _check_variant(module, variant, path):
     """Weights given by path must be of the variant asked for, when one is asked for."""
-    from .._bfunet import variant_of
+    from ..networks._bfunet import variant_of
 
     found = variant_of(module.hparams)
     if variant is not None and found != variant:
@@ -102,7 +102,7 @@ class UNet(Denoiser):
     ----------
     weights : str, path-like, torch module, or None
         A weight file written by ``denoisebench train``; or an in-memory
-        :class:`~denoisebench._bfunet.BiasFreeUNet` (tests, notebooks); ``None``: the shipped
+        :class:`~denoisebench.networks._bfunet.BiasFreeUNet` (tests, notebooks); ``None``: the shipped
         weights of ``dataset`` for its channel count (:func:`shipped_weights`, or those of
         :data:`FALLBACK_WEIGHTS`; :class:`NotApplicableError` if there are none, or if they were
         trained on other dataset parameters than ``dataset``'s, the size aside).  Weights of
@@ -140,8 +140,8 @@ class UNet(Denoiser):
     default_specs = ("unet", "unet:variant=centered", "unet:variant=conditioned")
     #: Feature maps: about 300 times the input's bytes measured (64 images of 128x128).
     memory_factor = 320
-    from .._params import AnyOf, Bool, Check, Device, Opt, Path  # the rule vocabulary (not kept on the class)
-    from .._rules import OneOf
+    from ..registry._params import AnyOf, Bool, Check, Device, Opt, Path  # the rule vocabulary (not kept on the class)
+    from ..registry._rules import OneOf
     param_rules = {"weights": AnyOf(Opt(Path(), "the dataset's shipped weights"),
                                     Check(lambda w: hasattr(w, "hparams"), "a BiasFreeUNet module")),
                    "device": Device(), "amp": Bool(), "variant": Opt(OneOf(*VARIANT_SUFFIXES), "blind when shipped")}
@@ -182,7 +182,7 @@ class UNet(Denoiser):
 
     def _load(self):
         """``(module, training metadata or None)``; the file is validated before a network is built."""
-        from ..weights_io import load_weights
+        from ..networks.weights_io import load_weights
 
         if self.weights is not None and not isinstance(self.weights, (str, os.PathLike)):
             if not hasattr(self.weights, "hparams"):
@@ -244,7 +244,7 @@ class UNet(Denoiser):
         """
         import torch
 
-        from .._bfunet import apply_padded
+        from ..networks._bfunet import apply_padded
 
         module = self.torch_module(y.device, y.dtype)
         channels = module.hparams["channels"]

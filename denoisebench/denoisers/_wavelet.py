@@ -7,7 +7,7 @@ import numpy as np
 
 from .._array_api import asarray_like
 from .._color import COLOR_SPACES
-from .._params import Int, OneOf, Opt, Real, Wavelet as WaveletName
+from ..registry._params import Int, OneOf, Opt, Real, Wavelet as WaveletName
 from ..base import Denoiser
 from ..registry import register_denoiser
 from ..transforms import dwt2, idwt2, max_levels, swt2_map_details

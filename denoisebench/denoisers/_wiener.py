@@ -6,7 +6,7 @@ import numpy as np
 from .._array_api import asarray_like
 from .._color import COLOR_SPACES, mean_in_color_space, to_color_space
 from .._fourier import half_plane, wiener_filter
-from .._params import OneOf, Real
+from ..registry._params import OneOf, Real
 from ..base import Denoiser, NotApplicableError, clean_training_images
 from ..registry import register_denoiser
 

@@ -67,7 +67,7 @@ def run_decay(out, sizes=DEFAULT_SIZES, sigma=0.1, n=8, denoisers=DEFAULT_DENOIS
     Returns the store's finished rows of this sweep (dicts with ``size``, ``denoiser``, ``mse``, …).
     """
     from ..grid import plan
-    from ..runner import run_grid
+    from ..grid.runner import run_grid
     from ..store import KEY, Store
 
     sizes = check_sizes(sizes)

@@ -1,6 +1,6 @@
 """Memorisation → generalisation: two U-Nets on disjoint training sets of size N, same noise.
 
-For each training-set size N, two bias-free U-Nets are trained by :func:`denoisebench.train.train`
+For each training-set size N, two bias-free U-Nets are trained by :func:`denoisebench.networks.train.train`
 on two disjoint sets S_a, S_b of N images each (the dataset drawn with two different seeds; the
 experiment measures and reports the smallest distance between the sets, so "disjoint" is
 checked, not assumed).  Both then drive the same deterministic sampler (EDM's Heun by default)
@@ -83,8 +83,8 @@ def _check(dataset, s):
 
 def _trained(path, dataset, n_train, seed, s, progress):
     """Weights for (N, seed): reuse ``path`` if it holds exactly these settings, else train them."""
-    from ..train import train
-    from ..weights_io import load_weights
+    from ..networks.train import train
+    from ..networks.weights_io import load_weights
 
     want = {"dataset": dataset, "n_train": n_train, "seed": seed, "steps": s["steps"], "width": s["width"],
             "batch": s["batch"], "sigma_max": float(s["sigma_max"]), "sigma_min": float(s["sigma_min"])}

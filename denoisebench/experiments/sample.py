@@ -25,11 +25,11 @@ import numpy as np
 
 from .. import compare
 from .._array_api import SIGMA_MAX, from_numpy, synchronize, to_numpy
-from .._memory import check_fits
+from ..memory import check_fits
 from ..base import NotApplicableError
 from ..registry import SpecError, make_dataset, make_denoiser
-from ..specs import size_arg
-from ..sampler_error import SIGMA_MAX_FACTOR, default_sigma_max
+from ..registry.specs import size_arg
+from ..sampling.sampler_error import SIGMA_MAX_FACTOR, default_sigma_max
 from ..sampling import SAMPLERS, SCHEDULES, initial_noise
 from ._sample_files import DATA_LABEL, write_reports
 from ._structure import structure_statistics
@@ -39,7 +39,7 @@ __all__ = ["build_denoiser", "range_warnings", "run_sample", "trained_sigma_rang
 #: ``steps``: the smallest Heun/Karras step count whose exact KL on ``gaussian`` (64², σ_max by the
 #: rule below) is below the sampling floor of 256 held-out images (reports/sampler-error/README.md).
 #: ``sigma_max`` None: ``SIGMA_MAX_FACTOR · √(max_k P̂(k))`` of the training images
-#: (:func:`denoisebench.sampler_error.default_sigma_max`).
+#: (:func:`denoisebench.sampling.sampler_error.default_sigma_max`).
 DEFAULTS = {"sampler": "heun", "schedule": "karras", "steps": 19, "n": 16, "seed": 0, "sigma_max": None,
             "sigma_min": 0.002, "size": None, "n_train": 256, "n_data": 256, "backend": "numpy", "device": None,
             "dtype": "float32", "out": "denoisebench-out/sample"}
@@ -101,7 +101,7 @@ def trained_sigma_range(denoiser):
     """``(sigma_min, sigma_max)`` a denoiser was trained or calibrated on, or None if it records none.
 
     A ``trained_sigma_range`` attribute wins; otherwise a U-Net's weight metadata (``training``'s
-    ``sigma_min`` / ``sigma_max``, see :mod:`denoisebench.weights_io`) is read.
+    ``sigma_min`` / ``sigma_max``, see :mod:`denoisebench.networks.weights_io`) is read.
     """
     rng = getattr(denoiser, "trained_sigma_range", None)
     if rng is None and hasattr(type(denoiser), "trained_on"):

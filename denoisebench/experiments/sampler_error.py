@@ -1,6 +1,6 @@
 """``denoisebench sampler-error``: the sampler's exact KL on ``gaussian`` against evaluations; report files.
 
-Everything is closed form (:mod:`denoisebench.sampler_error`); the run takes seconds.  Writes
+Everything is closed form (:mod:`denoisebench.sampling.sampler_error`); the run takes seconds.  Writes
 ``README.md`` (tables, the chosen default steps and the σ_max rule with its KL effect),
 ``kl_vs_nfe.png`` and ``results.json`` into ``out``.
 """
@@ -11,7 +11,7 @@ import math
 import os
 
 from .. import compare
-from .. import sampler_error as se
+from ..sampling import sampler_error as se
 from ..registry import SpecError, make_dataset
 from ..sampling import SCHEDULES
 
@@ -93,7 +93,7 @@ def report_markdown(r):
         "Command: `denoisebench sampler-error --out reports/sampler-error` (closed form, seconds).", "",
         "With the exact (Wiener) denoiser every step of Heun, Euler and Euler–Maruyama is affine per Fourier "
         "mode, so the output is exactly Gaussian; its per-mode variance is propagated in closed form "
-        "(`denoisebench.sampler_error`, docs/theory.md §13) and KL(output ‖ data) = ½ Σ_k [v/P − 1 − log v/P] "
+        "(`denoisebench.sampling.sampler_error`, docs/theory.md §13) and KL(output ‖ data) = ½ Σ_k [v/P − 1 − log v/P] "
         "over all N modes, in nats per image. The ascent (Kadkhodaie–Simoncelli) is excluded: its step and "
         "noise scale σ_t = ‖D(y) − y‖/√N are read from each image, so it is not affine per mode. "
         f"σ_min = {r['sigma_min']:g}; σ_max = {r['sigma_max']:.4g} by the rule below. Schedules: karras (ρ = 7), "

@@ -27,10 +27,10 @@ from .._array_api import from_numpy, to_numpy
 from ..base import NotApplicableError
 from ..inverse import SOLVERS, NotDifferentiableError, exact_posterior, make_operator, prior_components
 from ..registry import SpecError, make_dataset, resolve_dataset, resolve_denoiser
-from ..sampler_error import default_sigma_max
+from ..sampling.sampler_error import default_sigma_max
 from .sample import build_denoiser, range_warnings
 from ..sampling import karras_sigmas
-from ..specs import size_arg
+from ..registry.specs import size_arg
 
 __all__ = ["DEFAULTS", "run_solve", "solve_markdown"]
 

@@ -33,7 +33,7 @@ import numpy as np
 
 from .._array_api import array_namespace, asarray_like, device_of, fft_of
 from ..noise import STREAMS
-from ..specs import SpecError, parse_spec
+from ..registry.specs import SpecError, parse_spec
 
 __all__ = ["OPERATORS", "Operator", "make_operator", "measurement_rng"]
 

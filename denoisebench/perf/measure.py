@@ -57,7 +57,7 @@ def _random_unet():
     """A randomly initialised bias-free U-Net: its speed is the trained one's (same layers)."""
     import torch
 
-    from .._bfunet import build, default_hparams
+    from ..networks._bfunet import build, default_hparams
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
@@ -201,7 +201,7 @@ def run_perf(backend="numpy", device=None, quick=False, out=None, denoisers=None
 
 def _run_perf(backend, device, quick, out, denoisers, command, previous=None):
     from ..grid import default_denoisers
-    from ..specs import parse_spec
+    from ..registry.specs import parse_spec
 
     gpu = on_gpu(device, backend)
     mode = MODES["quick" if quick else "gpu" if gpu else "full"]

@@ -11,7 +11,7 @@ multiple of one chunk.
 
 :func:`estimate_cell_bytes` estimates a cell's peak (the batches a cell holds plus one chunk's
 working set) and :func:`check_fits` refuses, with the numbers, what cannot fit
-(:func:`denoisebench._plan_memory.check_cells_fit` does so for a planned grid).
+(:func:`denoisebench.memory._plan.check_cells_fit` does so for a planned grid).
 """
 from __future__ import annotations
 
@@ -138,7 +138,7 @@ def check_fits(nbytes, what, hint="", available=None):
     SpecError
         ``"{what} needs about X GB but Y GB of memory is available{hint}"``.
     """
-    from .specs import SpecError
+    from ..registry.specs import SpecError
 
     available = available_bytes() if available is None else available
     if nbytes > available:
@@ -175,11 +175,11 @@ def curvelet_frame_bytes(denoiser, shape):
     plane); applying it materialises the coefficients of at least one image, at most ``2**24``,
     at a time (about three float64 copies; 64 images of 128x128 measured 290 MB in all).
     """
-    from .transforms._curvelet import _CHUNK_ELEMENTS, angles_per_scale, default_scales
+    from ..transforms._curvelet import _CHUNK_ELEMENTS, angles_per_scale, default_scales
 
     h, w = (int(s) for s in shape)
     if getattr(denoiser, "frame", None) == "wrap" and h * w <= 64 * 64:  # cheap to build: refuse a too-small image now
-        from .transforms._curvelet_wrap import curvelet_wrap_frame
+        from ..transforms._curvelet_wrap import curvelet_wrap_frame
 
         curvelet_wrap_frame((h, w), denoiser.scales, denoiser.angles)
     scales = default_scales((h, w)) if denoiser.scales is None else int(denoiser.scales)

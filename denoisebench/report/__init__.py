@@ -5,7 +5,7 @@ DIR`` rebuilds exactly what ``denoisebench run`` wrote.  Rows are grouped by
 dataset and run settings (n, seed, size, backend, device, dtype, protocol): one
 table and one figure row per group; a group's heading states its protocol.  A
 group whose σ are all ``k/255`` is shown in 8-bit units (``σ=25/255``,
-:func:`denoisebench._rows.units_255`); a group of whole images (``crop=0``) gets
+:func:`denoisebench.report._rows.units_255`); a group of whole images (``crop=0``) gets
 a second table, the mean over images of each image's PSNR (the papers' protocol).  Cells where a denoiser does not apply are kept in the
 store but left out of the CSV, and named under their table.  No number is ever
 printed as ``-0.00`` (:func:`format_number`).  Every file is written to a unique
@@ -25,8 +25,8 @@ import time
 from . import _rows
 from ._figures import plot_mse
 from ._rows import GROUP  # noqa: F401  (part of this module's interface)
-from .metrics import loglog_slope, psnr
-from .store import Store
+from ..metrics import loglog_slope, psnr
+from ..store import Store
 
 __all__ = ["CSV_COLUMNS", "csv_text", "format_number", "json_rows", "plot_mse", "table_markdown", "write_outputs"]
 
@@ -39,7 +39,7 @@ CSV_COLUMNS = (
 #: Integer columns (``sure``: Hutchinson probes, 0 when SURE was not computed).
 INT_COLUMNS = ("n", "seed", "n_train", "sure")
 #: Text columns (``size``: ``'64'``, ``'37x31'``, ``''`` for a dataset without a size; ``protocol``:
-#: ``''`` for float images as drawn, ``'8bit'``, see :data:`denoisebench.runner.PROTOCOLS`).
+#: ``''`` for float images as drawn, ``'8bit'``, see :data:`denoisebench.grid.runner.PROTOCOLS`).
 #: ``psnr_images`` is the mean over images of each image's PSNR; ``psnr`` is the PSNR of the mean MSE.
 TEXT_COLUMNS = ("dataset", "denoiser", "size", "backend", "device", "dtype", "protocol")
 FILES = {"csv": "results.csv", "table": "table.md", "plot": "mse_vs_sigma.png"}

@@ -1,4 +1,4 @@
-"""A bounded safetensors reader and an atomic writer, for :mod:`denoisebench.weights_io`.
+"""A bounded safetensors reader and an atomic writer, for :mod:`denoisebench.networks.weights_io`.
 
 The header is parsed here rather than by the ``safetensors`` package so that a file can be judged
 from its header alone — the metadata, and every tensor's dtype, shape and byte range — before its

@@ -20,11 +20,11 @@ Recipe (docs/theory.md §7, §12)
   this weighting against +5.67 dB unweighted.
 - Variant (:data:`VARIANTS`): ``blind`` (bias-free, σ not an input), ``centered`` (bias-free about
   the training mean ``m``: ``D(y) = m + D₀(y − m)``) or ``conditioned`` (σ an input, EDM
-  preconditioning around ``m``; :mod:`denoisebench._bfunet`).  ``m`` (per channel) and ``σ_d`` are
+  preconditioning around ``m``; :mod:`denoisebench.networks._bfunet`).  ``m`` (per channel) and ``σ_d`` are
   measured on the training images and stored in the network's buffers.  With EDM's weighting the
   conditioned network's loss is EDM's: ``‖F − (x − m − c_skip(y − m))/c_out‖²``.
 - Adam, linear warm-up then cosine decay to ``final_lr · lr``; gradient-norm clipping.
-- Checkpoints (safetensors, no pickle; :mod:`denoisebench.weights_io`) every ``ckpt_every`` steps and
+- Checkpoints (safetensors, no pickle; :mod:`denoisebench.networks.weights_io`) every ``ckpt_every`` steps and
   at the end, written atomically.  Every random draw of step ``t`` comes from a generator seeded by
   ``(seed, t)``, so a resumed run reproduces the uninterrupted one bit for bit on CPU.
 
@@ -45,9 +45,7 @@ import time
 
 import numpy as np
 
-from ._train_checks import (MAX_STEPS, MAX_TRAIN_BYTES, MAX_VALIDATIONS, TrainingDivergedError, block_means,
-                            check_bounds, check_finite, check_memory, check_output, memory_estimate, read_init,
-                            warm_start)
+from ._train_checks import MAX_STEPS, MAX_TRAIN_BYTES, MAX_VALIDATIONS, TrainingDivergedError, block_means, check_bounds, check_finite, check_memory, check_output, memory_estimate, read_init, warm_start
 from ._train_checks import resolve_dataset_config as _resolve
 
 __all__ = ["AUGMENTATIONS", "DEFAULTS", "LOSS_WEIGHTS", "VARIANTS", "MAX_STEPS", "MAX_TRAIN_BYTES", "MAX_VALIDATIONS", "SIGMA_SAMPLERS",
@@ -76,7 +74,7 @@ LOSS_WEIGHTS = {
     "none": lambda s, sd: s * 0 + 1.0,
 }
 
-#: Variant name → architecture keys (:func:`denoisebench._bfunet.default_hparams`).
+#: Variant name → architecture keys (:func:`denoisebench.networks._bfunet.default_hparams`).
 VARIANTS = {"blind": {}, "centered": {"centered": True}, "conditioned": {"conditioning": "edm"}}
 
 DEFAULTS = {"variant": "blind", "augment": "none", "n_train": 2048, "steps": 5000, "patch": None, "width": 32, "seed": 0, "device": "cpu",
@@ -247,7 +245,7 @@ def train(dataset_spec, n_train=2048, steps=5000, patch=None, width=32, seed=0, 
         own training settings are recorded in the new file's metadata (``training['init']``).
     downsample : int
         Train on the images averaged over ``f × f`` blocks (a σ-conditioned network for the large σ
-        of a ``sigma_split`` pair, :mod:`denoisebench._bfunet`; its σ range is the small image's).
+        of a ``sigma_split`` pair, :mod:`denoisebench.networks._bfunet`; its σ range is the small image's).
     keep_checkpoint : bool
         Keep the checkpoint after the weights are written (default: remove it).
     stop_at : int, optional
@@ -275,7 +273,7 @@ def train(dataset_spec, n_train=2048, steps=5000, patch=None, width=32, seed=0, 
     from tqdm import tqdm
 
     from ._bfunet import build, default_hparams
-    from .noise import add_noise
+    from ..noise import add_noise
     from .weights_io import save_checkpoint, save_weights
 
     cfg = {"variant": variant, "augment": augment, "n_train": n_train, "steps": steps, "patch": patch, "width": width, "seed": seed, "sigma_max": float(sigma_max),

@@ -7,7 +7,7 @@ flake8), and the modules named in ``DENOISEBENCH_IMPORT`` (comma separated; the 
 ``--import MODULE`` adds to it, so spawned workers see the same plugins).  The listing and
 building functions load them on first use.
 
-The spec grammar itself is :mod:`denoisebench.specs`.  :func:`resolve_dataset` and
+The spec grammar itself is :mod:`denoisebench.registry.specs`.  :func:`resolve_dataset` and
 :func:`resolve_denoiser` validate a spec completely (name, parameter names and values)
 and return its canonical form, before anything is computed.
 """

@@ -7,7 +7,7 @@ down on exit.  :func:`denoisebench.bench.run_grid` submits
 :class:`~denoisebench.bench.Cell` and the driver — the process that owns the
 store — commits every finished cell as it completes, whichever worker computed it.
 
->>> from denoisebench.executors import make_executor
+>>> from denoisebench.grid.executors import make_executor
 >>> with make_executor("dask") as executor:               # doctest: +SKIP
 ...     run_grid(cells, store, executor=executor)
 

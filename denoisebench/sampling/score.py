@@ -1,7 +1,7 @@
 """Tweedie's formula: a denoiser defines a score."""
 from __future__ import annotations
 
-from ._array_api import as_sigma
+from .._array_api import as_sigma
 
 __all__ = ["tweedie_score"]
 

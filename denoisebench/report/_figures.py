@@ -59,7 +59,7 @@ def denoiser_family(denoiser):
     >>> denoiser_family("wavelet-ti:levels=3"), denoiser_family("oracle-wavelet")
     ('thresholding', 'oracle bounds')
     """
-    from .registry import denoiser_class
+    from ..registry import denoiser_class
 
     if isinstance(denoiser, str):
         name = denoiser.partition(":")[0].strip()
@@ -251,7 +251,7 @@ def plot_mse(rows, path):
     Colours and line styles follow :func:`denoiser_family`; the optimum is dashed black with its
     ±2 standard-error band shaded where it is a Monte Carlo estimate; the gap axis is linear
     within ±1 dB and logarithmic beyond, so tenths of a dB near the optimum stay readable.  A row
-    whose σ are all ``k/255`` (:func:`denoisebench._rows.units_255`) draws σ in 8-bit units (x = 255·σ,
+    whose σ are all ``k/255`` (:func:`denoisebench.report._rows.units_255`) draws σ in 8-bit units (x = 255·σ,
     ticks at the run's k), as the table's headers show it.
 
     Parameters

@@ -5,7 +5,7 @@ import hashlib
 import json
 import math
 
-from ._store_file import _ALL, COLUMNS
+from ._file import _ALL, COLUMNS
 
 __all__ = ["row_problem"]
 

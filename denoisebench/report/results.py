@@ -7,8 +7,8 @@
 from __future__ import annotations
 
 from ._rows import done_rows
-from .report import CSV_COLUMNS, INT_COLUMNS, TEXT_COLUMNS
-from .store import Store
+from . import CSV_COLUMNS, INT_COLUMNS, TEXT_COLUMNS
+from ..store import Store
 
 __all__ = ["RESULT_DTYPES", "load_results"]
 

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import math
 
-from . import _memory
-from ._memory import _sample_bytes, check_fits, estimate_cell_bytes
-from .registry import denoiser_class, make_dataset, make_denoiser
-from .specs import parse_spec, size_arg
+from .. import memory as _memory
+from . import _sample_bytes, check_fits, estimate_cell_bytes
+from ..registry import denoiser_class, make_dataset, make_denoiser
+from ..registry.specs import parse_spec, size_arg
 
 __all__ = ["check_cells_fit"]
 

@@ -37,8 +37,8 @@ import math
 
 import numpy as np
 
-from ._array_api import asarray_like, device_of, to_numpy, validate_batch
-from .noise import STREAMS, image_rng
+from .._array_api import asarray_like, device_of, to_numpy, validate_batch
+from ..noise import STREAMS, image_rng
 from .score import tweedie_score
 
 __all__ = [
@@ -242,7 +242,7 @@ def euler(denoiser, x_init, sigmas, rng=None):
 
     ``x_{i+1} = x_i + (σ_{i+1} − σ_i)(x_i − D(x_i; σ_i))/σ_i``; the last step, to σ = 0, lands
     on ``D(x; σ_{N−1})``.  Deterministic; ``rng`` is accepted and unused.  Not in
-    :data:`SAMPLERS` (the sampler-error report, :mod:`denoisebench.sampler_error`, uses it).
+    :data:`SAMPLERS` (the sampler-error report, :mod:`denoisebench.sampling.sampler_error`, uses it).
 
     References
     ----------

@@ -1,4 +1,4 @@
-"""What :func:`denoisebench.train.train` checks before its first step, and the fault it raises during training.
+"""What :func:`denoisebench.networks.train.train` checks before its first step, and the fault it raises during training.
 
 Before anything is sampled, built or written: every numeric setting bounded
 (:func:`check_bounds`), the memory a run needs estimated and capped (:func:`check_memory`), the
@@ -45,7 +45,7 @@ def check_bounds(cfg):
     """Raise ``ValueError`` naming the first setting of ``cfg`` out of its range.
 
     Integers ``n_train, steps, batch, width, n_val, val_every, ckpt_every >= 1``, ``steps <=``
-    :data:`MAX_STEPS`, ``width <= 256`` (:data:`denoisebench._bfunet.MAX_WIDTH`), at most
+    :data:`MAX_STEPS`, ``width <= 256`` (:data:`denoisebench.networks._bfunet.MAX_WIDTH`), at most
     :data:`MAX_VALIDATIONS` validations, ``0 <= seed < 2**63``; ``0 < sigma_min < sigma_max < inf``;
     ``0 < lr <= 1``; ``clip`` finite and ``>= 0`` (0: none); ``0 <= warmup < 1``;
     ``0 <= final_lr <= 1``.  NaN fails every comparison, so it is refused everywhere.
@@ -117,11 +117,11 @@ def check_output(out, checkpoint):
     be created (a probe file, as the trainer will write; ``os.access`` says yes to root on a
     read-only mount); the same for the checkpoint, which must differ from ``out``.  Temporary
     files of killed runs in those folders are removed
-    (:func:`denoisebench.weights_io.remove_stale_temps`).
+    (:func:`denoisebench.networks.weights_io.remove_stale_temps`).
     """
     from .weights_io import remove_stale_temps
 
-    from .outputs import check_output_target
+    from ..outputs import check_output_target
 
     if out is None or os.fspath(out) == "":
         raise ValueError("out: the weight file to write is required; got an empty path")
@@ -172,7 +172,7 @@ def resolve_dataset_config(dataset_spec, cfg):
     multiple of 4 that fits them; with circular padding, the whole (square) image.  A given
     ``patch`` must be a multiple of 4 between 4 and the image size.
     """
-    from .registry import make_dataset
+    from ..registry import make_dataset
 
     ds = make_dataset(dataset_spec)
     f = cfg.get("downsample", 1)
@@ -197,7 +197,7 @@ def resolve_dataset_config(dataset_spec, cfg):
 
 def read_init(path):
     """``(provenance, state dict)`` of a warm-start weight file, checked before anything is sampled."""
-    from .fingerprint import file_sha256
+    from ..store.fingerprint import file_sha256
     from .weights_io import load_weights
 
     if not isinstance(path, (str, os.PathLike)) or not os.fspath(path) or not os.path.isfile(path):

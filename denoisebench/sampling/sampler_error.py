@@ -32,8 +32,8 @@ import math
 
 import numpy as np
 
-from . import compare
-from .sampling import SCHEDULES
+from .. import compare
+from . import SCHEDULES
 
 __all__ = [
     "CLOSED_FORM_SAMPLERS",

@@ -3,7 +3,7 @@
 A :class:`Cell` is a small picklable record of everything one evaluation needs.
 :func:`plan` validates a whole request — names, parameters, σ, n, seed, backend —
 and expands it into cells before anything is computed or written; the runner
-(:mod:`denoisebench.runner`) evaluates them.
+(:mod:`denoisebench.grid.runner`) evaluates them.
 """
 from __future__ import annotations
 
@@ -13,12 +13,12 @@ import numbers
 
 import numpy as np
 
-from ._plan_memory import check_cells_fit
-from .backends import DTYPES, resolve_backend
+from ..memory._plan import check_cells_fit
+from ..backends import DTYPES, resolve_backend
 from .runner import PROTOCOLS
-from .registry import make_dataset, make_denoiser, dataset_class, denoiser_class, list_datasets, list_denoisers, resolve_dataset, resolve_denoiser
-from .specs import DEFAULT_SIZE, SpecError
-from .store import KEY
+from ..registry import make_dataset, make_denoiser, dataset_class, denoiser_class, list_datasets, list_denoisers, resolve_dataset, resolve_denoiser
+from ..registry.specs import DEFAULT_SIZE, SpecError
+from ..store import KEY
 
 __all__ = ["DEFAULTS", "DEFAULT_SIZE", "SEED_MAX", "SIGMA_MAX", "SIGMA_MIN", "Cell", "default_datasets", "default_denoisers", "default_sigmas", "plan"]
 
@@ -160,7 +160,7 @@ def plan(datasets=None, denoisers=None, sigmas=None, **settings):
         :data:`DEFAULTS`); ``size=None`` keeps the size in each dataset spec, else uses
         :data:`DEFAULT_SIZE`; ``n=None`` is :data:`DEFAULT_N`, or every image of a whole-image
         folder (``folder:...,crop=0``; an explicit ``n`` takes its first n in sorted order);
-        ``protocol`` is a key of :data:`~denoisebench.runner.PROTOCOLS`.
+        ``protocol`` is a key of :data:`~denoisebench.grid.runner.PROTOCOLS`.
 
     Raises
     ------

@@ -12,7 +12,7 @@ failure raises a one-line :class:`ValueError` naming the file and the problem:
    ranges tiling the data section, the file exactly that long (truncated, random or pickled
    files stop here, nothing is executed);
 2. the metadata: format, version, kind, valid JSON, a dataset spec;
-3. the architecture, bounded (:func:`denoisebench._bfunet.validate_hparams`: width ≤ 256,
+3. the architecture, bounded (:func:`denoisebench.networks._bfunet.validate_hparams`: width ≤ 256,
    channels ≤ 4, a known padding), and the tensor table the network needs, computed on torch's
    ``meta`` device (no storage), compared name by name with the file's: the data section read
    next is then exactly what the bounded network needs;
@@ -24,7 +24,7 @@ File layout (``format_version`` 2)
 metadata ``format``           ``"denoisebench-unet"``
 metadata ``format_version``   ``"2"``
 metadata ``kind``             ``"weights"`` (inference) or ``"checkpoint"`` (resumable training)
-metadata ``architecture``     JSON: :func:`denoisebench._bfunet.default_hparams`
+metadata ``architecture``     JSON: :func:`denoisebench.networks._bfunet.default_hparams`
 metadata ``training``         JSON: dataset spec and parameters, training-set size, σ range and
                               sampling, loss weighting, steps, patch, batch, lr, seed, ...
 metadata ``package_version``  the denoisebench version that wrote the file
@@ -52,8 +52,7 @@ import hashlib
 import json
 import os
 
-from ._safetensors import (MAX_HEADER_BYTES, TORCH_NAMES, as_tensors, atomic_write, read_data, read_header,
-                           remove_stale_temps)
+from ._safetensors import MAX_HEADER_BYTES, TORCH_NAMES, as_tensors, atomic_write, read_data, read_header, remove_stale_temps
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "MAX_HEADER_BYTES", "join_experts", "load_checkpoint", "load_weights", "remove_stale_temps",
            "resave", "save_checkpoint", "save_weights"]
@@ -94,7 +93,7 @@ def _legacy_digest(table, data):
 
 # -- writing -----------------------------------------------------------------------------
 def _package_version():
-    from ._version import __version__
+    from .._version import __version__
 
     return __version__
 
@@ -121,7 +120,7 @@ def _write(path, tensors, kind, architecture, training, extra=None):
 
 
 def save_weights(path, model, training):
-    """Write ``model``'s weights (a :class:`~denoisebench._bfunet.BiasFreeUNet`) with ``training`` metadata."""
+    """Write ``model``'s weights (a :class:`~denoisebench.networks._bfunet.BiasFreeUNet`) with ``training`` metadata."""
     state = {f"model.{k}": v for k, v in model.state_dict().items()}
     return _write(path, state, "weights", model.hparams, training)
 
@@ -155,7 +154,7 @@ def _check_metadata(path, metadata, kinds, legacy=False):
     version = metadata["format_version"]
     if version == "1" and not legacy:
         raise ValueError(f"{path}: format version 1 (its checksum covers the tensors, not the metadata) is no "
-                         f"longer read; re-save it with denoisebench.weights_io.resave({str(path)!r}) once you "
+                         f"longer read; re-save it with denoisebench.networks.weights_io.resave({str(path)!r}) once you "
                          "trust its metadata, or retrain it")
     if version not in (str(FORMAT_VERSION), "1"):
         raise ValueError(f"{path}: format version {version!r} is not supported "
@@ -323,7 +322,7 @@ def resave(path, out=None):
 
 def join_experts(low, high, split, out):
     """Write one conditioned network made of two noise-level experts: ``low`` for σ ≤ ``split``,
-    ``high`` above (:class:`~denoisebench._bfunet.BiasFreeUNet`'s ``sigma_split``).
+    ``high`` above (:class:`~denoisebench.networks._bfunet.BiasFreeUNet`'s ``sigma_split``).
 
     Both files must hold conditioned networks of the same architecture trained on the same dataset,
     ``low`` on a σ range reaching ``split`` and ``high`` on one starting at or below it.  The result's
@@ -337,7 +336,7 @@ def join_experts(low, high, split, out):
         file :func:`load_weights` refuses; all before anything is written.
     """
     from ._bfunet import build
-    from .fingerprint import file_sha256
+    from ..store.fingerprint import file_sha256
 
     split = float(split)
     models, metas = zip(*(load_weights(p) for p in (low, high)))

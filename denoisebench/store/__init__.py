@@ -7,7 +7,7 @@ flight, and the same command resumes from the store.
 What is reused
 --------------
 A cell is keyed by its settings (:data:`KEY`); the table ``cells`` holds one *current*
-row per key with the cell's :func:`~denoisebench.fingerprint.cell_fingerprint`.  A
+row per key with the cell's :func:`~denoisebench.store.fingerprint.cell_fingerprint`.  A
 planned cell is, by :meth:`Store.classify`, ``reusable`` (same key, same fingerprint,
 a valid row), ``stale`` (the fingerprint differs: code or inputs changed), ``invalid``
 (the row fails :func:`row_problem` or its checksum) or ``missing``.  Recomputing a
@@ -32,10 +32,8 @@ import os
 import sqlite3
 from urllib.parse import quote
 
-from ._store_file import (_ALL, _HISTORY_META, _TABLES, _TIMEOUT, APPLICATION_ID, COLUMNS, KEY,  # noqa: F401
-                          SCHEMA_VERSION, STORE_NAME, StoreError, _check_path, _damage, _identify, _move_aside,
-                          _now, _refusal, _translated, store_path)
-from ._store_rows import _checksum, _sql_value, row_problem
+from ._file import _ALL, _HISTORY_META, _TABLES, _TIMEOUT, APPLICATION_ID, COLUMNS, KEY, SCHEMA_VERSION, STORE_NAME, StoreError, _check_path, _damage, _identify, _move_aside, _now, _refusal, _translated, store_path
+from ._rows import _checksum, _sql_value, row_problem
 
 __all__ = ["APPLICATION_ID", "COLUMNS", "INVALID", "KEY", "MISSING", "REUSABLE", "SCHEMA_VERSION", "STALE",
            "STORE_NAME", "Store", "StoreError", "row_problem", "store_path"]
@@ -177,7 +175,7 @@ class Store:
         row : dict
             The cell's row (the columns of :data:`COLUMNS`); it must pass :func:`row_problem`.
         fingerprint : str
-            The cell's :func:`~denoisebench.fingerprint.cell_fingerprint` (default:
+            The cell's :func:`~denoisebench.store.fingerprint.cell_fingerprint` (default:
             ``row['fingerprint']``).
 
         Returns

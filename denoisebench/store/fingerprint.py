@@ -50,8 +50,8 @@ __all__ = [
 
 #: Paths (relative to the package, POSIX separators) left out of the code fingerprint:
 #: presentation code that cannot change a stored number.  A trailing ``/`` names a folder.
-PRESENTATION = ("commands/", "cli.py", "__main__.py", "report.py", "results.py", "_rows.py", "_figures.py",
-                "experiments/", "perf/", "sampler_error.py")
+PRESENTATION = ("commands/", "cli.py", "__main__.py", "report/", "experiments/", "perf/",
+                "sampling/sampler_error.py")
 
 #: Import names of the libraries whose versions enter the code fingerprint of every cell ('absent'
 #: when not installed): the numerical stack every denoiser may use.  Libraries only some cells
@@ -60,7 +60,7 @@ PRESENTATION = ("commands/", "cli.py", "__main__.py", "report.py", "results.py",
 #: invalidate the cells that never touch it.
 LIBRARIES = ("numpy", "scipy", "pywt", "skimage", "torch", "array_api_compat")
 
-_PACKAGE_DIR = Path(__file__).resolve().parent
+_PACKAGE_DIR = Path(__file__).resolve().parents[1]  # the package root: this module lives in store/
 _CHUNK = 1 << 20  # bytes read at a time when hashing a file
 _FILE_CACHE = {}  # (realpath, dev, inode, size, mtime_ns, ctime_ns) -> hex digest
 
@@ -123,7 +123,7 @@ def code_fingerprint():
     (:data:`LIBRARIES`) and :func:`_source_digest` of the package's library sources
     (everything but :data:`PRESENTATION`); the first 16 hex digits.
     """
-    from ._version import __version__
+    from .._version import __version__
 
     document = {"denoisebench": __version__, "libraries": _library_versions(),
                 "sources": _source_digest(_PACKAGE_DIR)}

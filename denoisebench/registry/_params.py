@@ -1,7 +1,7 @@
 """Parameter handling shared by denoisers and datasets: scikit-learn style storage, declared rules.
 
 Every registered class stores its ``__init__`` arguments verbatim (:class:`ParamsMixin`) and
-declares a rule per parameter in ``param_rules`` (the vocabulary is :mod:`denoisebench._rules`,
+declares a rule per parameter in ``param_rules`` (the vocabulary is :mod:`denoisebench.registry._rules`,
 re-exported here), e.g.::
 
     param_rules = {"k": Real(0, 100), "mode": OneOf("hard", "soft", "garrote"), "levels": Opt(Int(1, 12))}
@@ -17,8 +17,7 @@ import functools
 import inspect
 import numbers
 
-from ._rules import (MAX_SIDE, AnyOf, Bool, Check, Device, Int, OneOf, Opt, Path, Real, Reals, Rule, Size, Text,
-                     Wavelet, _is_bool, _show)
+from ._rules import MAX_SIDE, AnyOf, Bool, Check, Device, Int, OneOf, Opt, Path, Real, Reals, Rule, Size, Text, Wavelet, _is_bool, _show
 
 __all__ = [
     "AnyOf", "Bool", "Check", "Device", "Int", "OneOf", "Opt", "ParamsMixin", "Path", "Real", "Reals", "Rule",
@@ -87,7 +86,7 @@ def guard_arguments(cls, guards):
 
 
 def _guard_n(self, n):
-    from ._memory import check_sample_fits
+    from ..memory import check_sample_fits
 
     self.check_params()
     n = check_count(n)
@@ -100,7 +99,7 @@ def _guard_n_or_none(self, n):
 
 
 def _guard_sigma(self, sigma):
-    from ._array_api import check_sigma_scalar
+    from .._array_api import check_sigma_scalar
 
     return check_sigma_scalar(sigma)
 

@@ -1,4 +1,4 @@
-"""The vocabulary of parameter rules: small pure validators (see :mod:`denoisebench._params`).
+"""The vocabulary of parameter rules: small pure validators (see :mod:`denoisebench.registry._params`).
 
 ``rule.check(name, value)`` raises ``ValueError`` naming the parameter, the value and what is
 allowed (``rule.describe()``); ``rule.accepts(value)`` says yes or no.

@@ -18,17 +18,17 @@ import time
 from concurrent.futures import CancelledError, as_completed
 from datetime import datetime, timezone
 
-from ._array_api import from_numpy, synchronize, to_numpy
+from .._array_api import from_numpy, synchronize, to_numpy
 import numpy as np
 
-from .base import NotApplicableError
+from ..base import NotApplicableError
 from .executors import ExecutorLost
-from .fingerprint import cell_fingerprint, library_versions, object_input_files
-from .metrics import PAIRED, gain_db, gap_db, mean_and_stderr, mse_per_image, psnr
-from .noise import add_noise
-from .registry import denoiser_class, make_dataset, make_denoiser
-from .specs import parse_spec, size_arg
-from .store import KEY, MISSING, REUSABLE
+from ..store.fingerprint import cell_fingerprint, library_versions, object_input_files
+from ..metrics import PAIRED, gain_db, gap_db, mean_and_stderr, mse_per_image, psnr
+from ..noise import add_noise
+from ..registry import denoiser_class, make_dataset, make_denoiser
+from ..registry.specs import parse_spec, size_arg
+from ..store import KEY, MISSING, REUSABLE
 
 __all__ = ["PROTOCOLS", "GridStatus", "classify", "clear_caches", "evaluate_cell", "fingerprint", "run_grid"]
 
@@ -194,7 +194,7 @@ def _sure(d, y, cell):
     Computed on the host copy of ``y`` (numpy); the divergence by the denoiser's autograd hook
     when it has one, else finite differences (:func:`denoisebench.analysis.sure`).
     """
-    from .analysis import sure
+    from ..analysis import sure
 
     return sure(d, y, cell.sigma, probes=cell.sure, seed=cell.seed).value
 
@@ -283,7 +283,7 @@ def _parallel(todo, executor, progress):
 
 
 def fingerprint(cell):
-    """The cell's :func:`~denoisebench.fingerprint.cell_fingerprint`: its settings, the code, the
+    """The cell's :func:`~denoisebench.store.fingerprint.cell_fingerprint`: its settings, the code, the
     versions of the optional libraries its denoiser declares (``libraries``; cupy on the cupy
     backend), and the contents of every file its dataset and denoiser read (weights, image folders)."""
     ds = _dataset(cell.dataset, cell.size)

@@ -1,20 +1,20 @@
 """Stored rows → what the report shows: finished cells, groups, curves, the optimum, gaps.
 
-Shared by the tables (:mod:`denoisebench.report`), the figure (:mod:`denoisebench._figures`)
-and the data frame (:mod:`denoisebench.results`).  Rows are the store's dicts; nothing
+Shared by the tables (:mod:`denoisebench.report`), the figure (:mod:`denoisebench.report._figures`)
+and the data frame (:mod:`denoisebench.report.results`).  Rows are the store's dicts; nothing
 here reads a file.
 """
 from __future__ import annotations
 
 import math
 
-from .metrics import PAIRED, loglog_slope
-from .specs import parse_spec
+from ..metrics import PAIRED, loglog_slope
+from ..registry.specs import parse_spec
 
 #: Run settings shared by the rows of one table and one figure row: a dataset and its settings.
 GROUP = ("dataset", "n", "seed", "size", "backend", "device", "dtype", "protocol")
 
-#: What each evaluation protocol (:data:`denoisebench.runner.PROTOCOLS`) means, as the table
+#: What each evaluation protocol (:data:`denoisebench.grid.runner.PROTOCOLS`) means, as the table
 #: header says it; ``''`` (float images as drawn) says nothing.
 PROTOCOL_TEXT = {"": "", "8bit": "clean images quantised to 8 bits, estimates clipped to [0, 1] (as published tables)"}
 
