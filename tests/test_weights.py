@@ -6,6 +6,7 @@ recomputed here from their documented recipes on bytes parsed here; shapes come 
 import hashlib
 import json
 import os
+import re
 import pickle
 import subprocess
 import sys
@@ -343,10 +344,14 @@ def test_every_shipped_file_is_version_2_of_its_dataset_and_variant(filename):
 
 # -- the denoiser ------------------------------------------------------------------------------------------
 def test_a_network_refuses_another_number_of_channels(tmp_path):
-    d = db.make_denoiser(f"unet:weights={_save(tmp_path / 'w.safetensors', random_unet())}")
+    path = _save(tmp_path / 'w.safetensors', random_unet())
     y = np.zeros((2, 3, 37, 31), np.float32)
-    with pytest.raises(ValueError, match=r"takes 1-channel images \(N, 1, H, W\); got shape \(2, 3, 37, 31\)"):
-        d(y, 0.1)
+    for shape in [(2, 3, 37, 31), (2, 2, 37, 31)]:  # color=rgb: no per-channel run; two channels: never
+        d = db.make_denoiser(f"unet:weights={path}" + (",color=rgb" if shape[1] == 3 else ""))
+        with pytest.raises(ValueError, match=r"takes 1-channel images \(N, 1, H, W\); got shape " + re.escape(str(shape))):
+            d(np.zeros(shape, np.float32), 0.1)
+    # By default (color=opponent) a 1-channel network runs on each opponent channel of an RGB image.
+    assert db.make_denoiser(f"unet:weights={path}")(y, 0.1).shape == y.shape
     colour = db.make_denoiser("unet", weights=random_unet(channels=3))
     assert colour(y, 0.1).shape == y.shape
     with pytest.raises(ValueError, match="3-channel images"):

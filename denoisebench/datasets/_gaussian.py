@@ -19,7 +19,7 @@ class GaussianField(Dataset):
     ----------
     size : int or (H, W)
     exponent : float
-        Spectral decay; 2 is close to natural images' 1/|k|².
+        Spectral decay; 2 is close to natural images' ``1/|k|²``.
     std : float
         Pixel standard deviation (the spectrum is scaled so that mean(P) = std²).
     mean : float

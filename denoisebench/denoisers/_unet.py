@@ -7,7 +7,10 @@ training mean, ``D(y) = m + D₀(y − m)``; ``variant=conditioned``: σ an inpu
 ``denoisebench train``; :func:`shipped_weights`), or any file (``unet:weights=PATH``, whose
 architecture decides the variant).  A dataset without weights of its own listed in
 :data:`FALLBACK_WEIGHTS` (a ``folder`` of the user's images) uses those of its fallback (``natural``)
-for its channel count.  Arrays cross to torch without leaving their device: torch
+for its channel count.  On three-channel images a one-channel network runs on each orthonormal
+opponent channel (``color='opponent'``, the default: the gray network scored above the shipped RGB
+one, reports/color.md) or on each RGB channel (``'channels'``); ``color='rgb'`` picks the
+three-channel network.  Arrays cross to torch without leaving their device: torch
 input is used as is, cupy input through DLPack, numpy and array_api_strict input (host memory)
 as a CPU tensor — or on ``device`` when given.  The result returns in the input's namespace.
 """
@@ -23,7 +26,7 @@ import numpy as np
 from ..base import Denoiser, NotApplicableError
 from ..registry import register_denoiser
 
-__all__ = ["FALLBACK_WEIGHTS", "UNet", "VARIANT_SUFFIXES", "shipped_weights", "WEIGHTS_DIR"]
+__all__ = ["COLORS", "FALLBACK_WEIGHTS", "UNet", "VARIANT_SUFFIXES", "shipped_weights", "WEIGHTS_DIR"]
 
 #: Folder of the shipped weight files, one per dataset name (package data).
 WEIGHTS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "networks", "weights")
@@ -45,10 +48,31 @@ def shipped_weights(dataset_name, channels=1, variant="blind"):
     return os.path.join(WEIGHTS_DIR, f"{dataset_name}{suffix}.safetensors")
 
 
-def _shipped_for(dataset, variant):
-    """``(path, own)``: the dataset's shipped weights for its channel count and ``variant``, or its
-    fallback's (``own`` False) when it has none and :data:`FALLBACK_WEIGHTS` names one."""
-    channels = getattr(dataset, "channels", 1)
+#: Values of ``color``: how three-channel images meet the network.  ``'opponent'`` and ``'channels'``
+#: run a one-channel network per channel in that colour space (:mod:`denoisebench._color`);
+#: ``'rgb'`` runs a three-channel network on the RGB image.
+COLORS = ("opponent", "channels", "rgb")
+
+
+#: ``color`` → (scale, shift) per channel that brings each channel of an image in [0, 1] to the gray
+#: images' range before a one-channel network sees it (σ divided by the scale): the opponent
+#: luminance (R + G + B)/√3 is divided by √3 (the mean of R, G, B); the two colour differences,
+#: centred on 0, are shifted by 1/2.  A bias-free network is homogeneous, so the scale changes
+#: nothing for it; a σ-conditioned one is trained on [0, 1] images only.
+_CHANNEL_RANGE = {"opponent": ((3 ** 0.5, 1.0, 1.0), (0.0, 0.5, 0.5)),
+                  "channels": ((1.0, 1.0, 1.0), (0.0, 0.0, 0.0))}
+
+
+def _per_channel(color, image_channels, network_channels):
+    """True when a one-channel network meets three-channel images channel by channel."""
+    return color != "rgb" and image_channels == 3 and network_channels == 1
+
+
+def _shipped_for(dataset, variant, channels=None):
+    """``(path, own)``: the dataset's shipped weights for ``channels`` (default: the dataset's channel
+    count) and ``variant``, or its fallback's (``own`` False) when it has none and
+    :data:`FALLBACK_WEIGHTS` names one."""
+    channels = channels or getattr(dataset, "channels", 1)
     path = shipped_weights(dataset.name, channels, variant)
     if os.path.exists(path) or dataset.name not in FALLBACK_WEIGHTS:
         return path, True
@@ -64,10 +88,11 @@ def _check_variant(module, variant, path):
         raise ValueError(f"unet: variant={variant} asked for, but the weights {os.fspath(path)} are a {found} network")
 
 
-def _check_channels(module, dataset, path):
-    """A network trained on C channels is not applicable to a dataset of another channel count."""
+def _check_channels(module, dataset, path, color="rgb"):
+    """A network trained on C channels is not applicable to a dataset of another channel count (a
+    one-channel network on three-channel images runs per channel unless ``color='rgb'``)."""
     channels, expected = module.hparams["channels"], getattr(dataset, "channels", 1)
-    if channels != expected:
+    if channels != expected and not _per_channel(color, expected, channels):
         raise NotApplicableError(f"unet weights {os.path.basename(os.fspath(path))} take {channels}-channel images; "
                                  f"dataset {dataset.spec()!r} has {expected} channels")
 
@@ -120,6 +145,13 @@ class UNet(Denoiser):
         are always computed on their own device.
     amp : bool
         bfloat16 autocast for float32 input on CUDA (faster, ~3 significant digits).
+    color : {'opponent', 'channels', 'rgb'}
+        How three-channel images meet the network (other channel counts: ignored).  ``'opponent'``
+        (default) and ``'channels'``: the one-channel network (the dataset's gray weights when
+        ``weights`` is ``None``) denoises each orthonormal opponent channel, or each RGB channel, at
+        the same σ — the orthonormal transform keeps white noise white with the same σ.
+        ``'rgb'``: a three-channel network (the ``-rgb`` shipped weights).  A three-channel file
+        given as ``weights`` always runs on RGB.
 
     Notes
     -----
@@ -133,9 +165,12 @@ class UNet(Denoiser):
     ----------
     S. Mohan, Z. Kadkhodaie, E. P. Simoncelli, C. Fernandez-Granda, ICLR 2020, §3.
     Z. Kadkhodaie, F. Guth, E. P. Simoncelli, S. Mallat, ICLR 2024, appendix A.
+    K. Dabov, A. Foi, V. Katkovnik, K. Egiazarian, ICIP 2007, §2 (denoising in opponent colours).
     """
 
     needs_dataset = True
+    #: The ``color`` parameter picks the network too, so :meth:`_denoise` applies it itself.
+    own_color = True
     #: What a default run covers: the three variants (each not applicable where it has no weights).
     default_specs = ("unet", "unet:variant=centered", "unet:variant=conditioned")
     #: Feature maps: about 300 times the input's bytes measured (64 images of 128x128).
@@ -144,15 +179,17 @@ class UNet(Denoiser):
     from ..registry._rules import OneOf
     param_rules = {"weights": AnyOf(Opt(Path(), "the dataset's shipped weights"),
                                     Check(lambda w: hasattr(w, "hparams"), "a BiasFreeUNet module")),
-                   "device": Device(), "amp": Bool(), "variant": Opt(OneOf(*VARIANT_SUFFIXES), "blind when shipped")}
+                   "device": Device(), "amp": Bool(), "variant": Opt(OneOf(*VARIANT_SUFFIXES), "blind when shipped"),
+                   "color": OneOf(*COLORS)}
     del AnyOf, Bool, Check, Device, OneOf, Opt, Path
 
-    def __init__(self, weights=None, dataset=None, device=None, amp=False, variant=None):
+    def __init__(self, weights=None, dataset=None, device=None, amp=False, variant=None, color="opponent"):
         self.weights = weights
         self.dataset = dataset
         self.device = device
         self.amp = amp
         self.variant = variant
+        self.color = color
 
     # -- weights ---------------------------------------------------------------------------------
     def input_files(self):
@@ -161,9 +198,16 @@ class UNet(Denoiser):
         if isinstance(self.weights, (str, os.PathLike)):
             return [os.fspath(self.weights)]
         if self.weights is None and self.dataset is not None:
-            path = _shipped_for(self._dataset(), self.variant or "blind")[0]
+            dataset = self._dataset()
+            path = _shipped_for(dataset, self.variant or "blind", self._shipped_channels(dataset))[0]
             return [path] if os.path.exists(path) else []
         return []
+
+    def _shipped_channels(self, dataset):
+        """Channel count of the shipped network for ``dataset``: one for three-channel images unless
+        ``color='rgb'``, else the dataset's."""
+        channels = getattr(dataset, "channels", 1)
+        return 1 if _per_channel(self.color, channels, 1) else channels
 
     def _base_module(self):
         cached = self.__dict__.get("_loaded")
@@ -193,22 +237,23 @@ class UNet(Denoiser):
             module, meta = load_weights(self.weights)
             _check_variant(module, self.variant, self.weights)
             if self.dataset is not None:
-                _check_channels(module, self._dataset(), self.weights)
+                _check_channels(module, self._dataset(), self.weights, self.color)
                 _warn_other_dataset(meta["training"], self._dataset(), self.weights)
             return module, meta["training"]
         dataset = self._dataset()
         variant = self.variant or "blind"
-        path, own = _shipped_for(dataset, variant)
+        channels = self._shipped_channels(dataset)
+        path, own = _shipped_for(dataset, variant, channels)
         if not os.path.exists(path):
             raise NotApplicableError(f"no shipped unet weights for dataset {dataset.name!r} (variant={variant}) with "
-                                     f"{getattr(dataset, 'channels', 1)} channel(s); train them with `denoisebench "
+                                     f"{channels} channel(s); train them with `denoisebench "
                                      f"train --dataset {dataset.spec()} --variant {variant} --out FILE` and use "
                                      "unet:weights=FILE")
         module, meta = load_weights(path)
         _check_variant(module, variant, path)
         if own:
-            _check_same_dataset(meta["training"], dataset, path)
-        _check_channels(module, dataset, path)
+            _check_same_dataset(meta["training"], dataset, path, ignore=("size", "color") if channels == 1 else ("size",))
+        _check_channels(module, dataset, path, self.color)
         return module, meta["training"]
 
     def _dataset(self):
@@ -248,6 +293,8 @@ class UNet(Denoiser):
 
         module = self.torch_module(y.device, y.dtype)
         channels = module.hparams["channels"]
+        if y.ndim == 4 and _per_channel(self.color, y.shape[1], channels):
+            return self._per_channel_denoise(y, sigma)
         if y.ndim not in (3, 4) or y.shape[-3] != channels:
             raise ValueError(f"unet: the network takes {channels}-channel images (N, {channels}, H, W); "
                              f"got shape {tuple(y.shape)}")
@@ -259,6 +306,21 @@ class UNet(Denoiser):
         if y.ndim == 3:
             return apply_padded(module, y[None], s)[0]
         return apply_padded(module, y, s)
+
+    def _per_channel_denoise(self, y, sigma):
+        """A one-channel network on each channel of (N, 3, H, W) images, in the ``color`` space."""
+        import torch
+
+        from .._color import from_color_space, to_color_space
+
+        n, c, h, w = y.shape
+        scale, shift = _CHANNEL_RANGE[self.color]
+        scale, shift = (torch.tensor(v, device=y.device, dtype=y.dtype).reshape(1, c, 1, 1) for v in (scale, shift))
+        z = to_color_space(y, self.color) / scale + shift
+        s = torch.as_tensor(1.0 if sigma is None else sigma).to(device=y.device, dtype=y.dtype).reshape(-1, 1)
+        s = (s.expand(n, 1) / scale.reshape(1, c)).reshape(-1)  # σ per image → per channel image
+        out = self.differentiable_denoise(z.reshape(n * c, 1, h, w), s).reshape(n, c, h, w)
+        return from_color_space((out - shift) * scale, self.color)
 
     def _denoise(self, y, sigma, xp):
         import torch
@@ -285,8 +347,9 @@ def _warn_other_dataset(training, dataset, path):
                       f"{dataset.spec()!r}", UserWarning, stacklevel=2)
 
 
-def _check_same_dataset(training, dataset, path):
-    """Shipped weights apply to the dataset they were trained on, at any size.
+def _check_same_dataset(training, dataset, path, ignore=("size",)):
+    """Shipped weights apply to the dataset they were trained on, at any size (and any colour, for a
+    one-channel network run per channel: ``ignore``).
 
     A parameter the metadata lacks (added to the dataset after training) counts at its default.
     """
@@ -295,10 +358,10 @@ def _check_same_dataset(training, dataset, path):
     listed = lambda params: {k: (list(v) if isinstance(v, tuple) else v) for k, v in params.items()}  # noqa: E731
     defaults = {k: p.default for k, p in inspect.signature(type(dataset).__init__).parameters.items()
                 if p.default is not inspect.Parameter.empty}
-    current = {k: v for k, v in listed(dataset.get_params()).items() if k != "size"}
+    current = {k: v for k, v in listed(dataset.get_params()).items() if k not in ignore}
     saved = training.get("dataset_params")
     trained = {k: v for k, v in {**listed({k: defaults[k] for k in current if k in defaults}),
-                                 **(saved if isinstance(saved, dict) else {})}.items() if k != "size"}
+                                 **(saved if isinstance(saved, dict) else {})}.items() if k not in ignore}
     if training.get("dataset_name") != dataset.name or trained != current:
         raise NotApplicableError(f"the shipped unet weights {os.path.basename(path)} were trained on "
                                  f"{training.get('dataset')!r}, not on {dataset.spec()!r}; train weights for it "

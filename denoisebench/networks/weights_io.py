@@ -21,6 +21,7 @@ failure raises a one-line :class:`ValueError` naming the file and the problem:
 
 File layout (``format_version`` 2)
 ----------------------------------
+============================  ===================================================================
 metadata ``format``           ``"denoisebench-unet"``
 metadata ``format_version``   ``"2"``
 metadata ``kind``             ``"weights"`` (inference) or ``"checkpoint"`` (resumable training)
@@ -36,6 +37,8 @@ metadata ``state``            checkpoints only, JSON: completed ``step`` and Ada
 tensors ``model.<name>``      the module's ``state_dict`` (weights and running std buffers)
 tensors ``optim.<i>.<key>``   checkpoints only: Adam's ``step``, ``exp_avg``, ``exp_avg_sq`` of
                               parameter ``i``
+
+============================  ===================================================================
 
 Version 1 files (checksum over the tensors only) are refused with a pointer to :func:`resave`.
 Writes are atomic (``.tmp-<pid>-*.safetensors`` in the same folder, then :func:`os.replace`;

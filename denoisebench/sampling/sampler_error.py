@@ -184,7 +184,7 @@ def default_sigma_max(x, factor=SIGMA_MAX_FACTOR):
     field, the largest covariance eigenvalue; at k = 0 it is N × the variance of the image
     means).  With ``factor = 3`` the initial noise's std exceeds the data's in every mode at
     least threefold, so the exact flow's start-up deficit ``P/(P + σ_max²)`` is at most 1/10
-    per mode (:func:`initial_noise_kl`).  The pixel std is no substitute: for a 1/|k|² spectrum
+    per mode (:func:`initial_noise_kl`).  The pixel std is no substitute: for a ``1/|k|²`` spectrum
     the largest mode's std grows with the image side (0.86 at 16², ≈ 2.7 at 64² for pixel std 0.2).
 
     Parameters
