@@ -66,6 +66,48 @@ def test_joined_network_is_the_low_expert_below_the_split_and_the_block_mean_exp
     assert [e["file"] for e in meta["training"]["experts"]] == ["low.safetensors", "high.safetensors"]
 
 
+def test_three_experts_route_each_sigma_to_its_own_network(experts):
+    """join(mid, high) then join(low, that): σ ≤ 0.25 the low expert, (0.25, 1] the mid one on the full
+    image, above 1 the block-mean one — each checked against that expert's own forward pass."""
+    from denoisebench.networks._bfunet import apply_padded
+    from denoisebench.networks.weights_io import join_experts, load_weights
+
+    low, high, lo, hi, tmp = experts
+    mid = _conditioned(seed=2)
+    md = _save(mid, tmp / "mid.safetensors", sigma_min=0.15, sigma_max=1.5)
+    upper = join_experts(md, hi, 1.0, tmp / "upper.safetensors")
+    three, meta = load_weights(join_experts(lo, upper, 0.25, tmp / "three.safetensors"))
+    assert meta["architecture"]["sigma_split"] == [0.25, 1.0] and meta["architecture"]["high_downsample"] == [1, 4]
+    assert [e["file"] for e in meta["training"]["experts"]] == ["low.safetensors", "mid.safetensors",
+                                                                 "high.safetensors"]
+    assert [e["sigma_range"] for e in meta["training"]["experts"]] == [[0.002, 0.25], [0.25, 1.0], [1.0, 64.0]]
+    y = torch.rand(5, 1, 37, 31, dtype=torch.float64)
+    s = torch.tensor([0.05, 0.25, 0.6, 1.0, 3.0], dtype=torch.float64)
+    with torch.no_grad():
+        got = apply_padded(three.double(), y, s)
+        want_low = apply_padded(low.double(), y[:2], s[:2])
+        want_mid = apply_padded(mid.double(), y[2:4], s[2:4])
+        yp = torch.nn.functional.pad(y[4:], (0, 1, 1, 2), mode="reflect")
+        small = apply_padded(high.double(), yp.reshape(1, 1, 10, 4, 8, 4).mean(dim=(3, 5)), s[4:] / 4)
+        want_high = small.repeat_interleave(4, -2).repeat_interleave(4, -1)[..., 1:38, :31]
+    torch.testing.assert_close(got[:2], want_low, rtol=0, atol=1e-12)
+    torch.testing.assert_close(got[2:4], want_mid, rtol=0, atol=1e-12)
+    torch.testing.assert_close(got[4:], want_high, rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="must lie in both"):  # the split must fall below the mid expert's top
+        join_experts(lo, upper, 1.0, tmp / "x.safetensors")
+
+
+def test_expert_hparams_are_validated():
+    from denoisebench.networks._bfunet import default_hparams, validate_hparams
+
+    base = default_hparams(4, 1, conditioning="edm")
+    validate_hparams({**base, "sigma_split": [0.25, 1.0], "high_downsample": [1, 4]})
+    for bad in ({"sigma_split": [1.0, 0.25], "high_downsample": [1, 4]}, {"sigma_split": [0.25, 1.0],
+                "high_downsample": [2, 3]}, {"sigma_split": [0.25, 1.0], "high_downsample": [1]}):
+        with pytest.raises(ValueError, match="sigma_split|high_downsample"):
+            validate_hparams({**base, **bad})
+
+
 def test_join_refuses_a_gap_at_the_split_or_another_dataset(experts):
     from denoisebench.networks.weights_io import join_experts
 

@@ -356,10 +356,33 @@ def test_run_sample_writes_files_and_uses_the_same_noise_for_every_denoiser(tmp_
     assert metrics["rows"]["optimal"]["gaussian_kl"]["kl_floor"] == pytest.approx(compare.gaussian_kl_floor((8, 8), 4))
     assert metrics["same_seed_cosine"]["optimal"]["optimal"] == pytest.approx(1.0)
     assert "| optimal |" in (tmp_path / "comparison.md").read_text()
+    # the floor: the same distance for floor_sets (default 8) disjoint sets of n further held-out images
+    sets = ds.sample(16 + 4 * 8, 0, split="test")[16:].reshape(8, 4, 1, 8, 8)
+    x_test = ds.sample(16, 0, split="test")
+    pixel = [compare.pixel_wasserstein(x, x_test) for x in sets]
+    fl = metrics["floor"]
+    assert fl["sets"] == 8
+    assert fl["pixel_w1"]["mean"] == pytest.approx(np.mean(pixel), rel=1e-12)
+    assert (fl["pixel_w1"]["min"], fl["pixel_w1"]["max"]) == pytest.approx((min(pixel), max(pixel)), rel=1e-12)
+    assert metrics["rows"]["data (held-out)"]["vs_test"]["pixel_w1"] == pytest.approx(pixel[0], rel=1e-12)
+    ratio = metrics["rows"]["wiener"]["vs_test"]["sliced_w1"] / fl["sliced_w1"]["mean"]
+    row = next(line for line in (tmp_path / "comparison.md").read_text().splitlines()
+               if line.startswith("| wiener |") and "units" not in line and line.count("|") == 6)
+    assert row.split("|")[4].strip() == f"{ratio:.2f}"  # cells: denoiser, PSD, pixel W1, sliced W1, KL
+
+
+def test_sample_floor_is_zero_for_copies_of_the_data():
+    from denoisebench.experiments.sample import floor
+
+    x = np.random.default_rng(0).random((6, 1, 9, 7))
+    fl = floor(np.stack([x, x, x]), x)
+    assert fl["sets"] == 3
+    for key in ("pixel_w1", "sliced_w1", "spectrum_log_error"):
+        assert fl[key]["mean"] == pytest.approx(0.0, abs=1e-12) and fl[key]["max"] == pytest.approx(0.0, abs=1e-12)
 
 
 @pytest.mark.parametrize("kwargs", [{"sampler": "nope"}, {"schedule": "nope"}, {"sigma_min": 100.0},
-                                    {"n": 0}, {"backend": "nope"}])
+                                    {"n": 0}, {"backend": "nope"}, {"floor_sets": 0}])
 def test_run_sample_refuses_bad_requests_with_spec_errors(tmp_path, kwargs):
     from denoisebench.experiments.sample import run_sample
 

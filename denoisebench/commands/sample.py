@@ -35,6 +35,9 @@ def add_parser(subparsers):
                    help="training images (fit of learning denoisers; memorisation) (default %(default)s)")
     p.add_argument("--n-data", type=number(int, 2, False), default=d["n_data"],
                    help="held-out images the metrics compare with (default %(default)s)")
+    p.add_argument("--floor-sets", type=number(int, 1, False), default=d["floor_sets"],
+                   help="disjoint sets of --n further held-out images whose mean distance to the held-out images is "
+                   "each metric's finite-sample floor (default %(default)s)")
     p.add_argument("--backend", default=d["backend"], help="numpy, torch, cupy or strict (default %(default)s)")
     p.add_argument("--device", default=d["device"], help="e.g. cpu, cuda, cuda:1")
     p.add_argument("--dtype", choices=("float32", "float64"), default=d["dtype"], help="(default %(default)s)")

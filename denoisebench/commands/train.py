@@ -46,7 +46,8 @@ def add_parser(subparsers):
     p.add_argument("--join", nargs=2, metavar=("LOW", "HIGH"), default=None,
                    help="train nothing: write to --out one conditioned network made of two noise-level experts, "
                    "LOW for sigma <= --split and HIGH above (each a conditioned weight file of the same architecture "
-                   "and dataset); every output at sigma <= --split is LOW's")
+                   "and dataset); every output at sigma <= --split is LOW's. HIGH may itself be a joined file: three "
+                   "experts or more, joined from the top down")
     p.add_argument("--split", type=float, default=1.0, help="the sigma where --join hands over to HIGH (default %(default)s)")
     p.add_argument("--device", default=d["device"], help="torch device (default %(default)s)")
     p.add_argument("--sigma-sampling", choices=list(SIGMA_SAMPLERS), default=d["sigma_sampling"],

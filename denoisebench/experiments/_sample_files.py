@@ -136,6 +136,32 @@ def _structure_section(name, rows, specs):
             _md_table(["", *data, f"{key} / held-out"], body), ""]
 
 
+#: The distances judged against their floor, and their column labels.
+_FLOORED = {"spectrum_log_error": "PSD log-err", "pixel_w1": "pixel W1", "sliced_w1": "sliced W1"}
+
+
+def _floor_section(metrics, specs):
+    """Each sample set's distances divided by the mean floor over disjoint held-out sets (1 = as close to the
+    data as fresh data, on average); the floor's mean and range; KL over its floor where there is one."""
+    fl = metrics.get("floor")
+    if not fl:
+        return []
+    rows, keys = metrics["rows"], list(_FLOORED)
+    kl = any(rows[spec]["gaussian_kl"] for spec in specs)
+    body = [[spec, *(_f(rows[spec]["vs_test"][k] / fl[k]["mean"], ".2f") for k in keys),
+             *([_f(rows[spec]["gaussian_kl"]["kl"] / rows[spec]["gaussian_kl"]["kl_floor"], ".2f")] if kl else [])]
+            for spec in specs]
+    body.append([f"floor: mean over {fl['sets']} held-out sets [min, max]",
+                 *(f"{_f(fl[k]['mean'])} [{_f(fl[k]['min'])}, {_f(fl[k]['max'])}]" for k in keys),
+                 *(["1 (its expectation)"] if kl else [])])
+    return ["## Distances in units of the finite-sample floor", "",
+            f"Each distance to the held-out images divided by its floor: the mean of the same distance for "
+            f"{fl['sets']} disjoint sets of {metrics['settings']['n']} further held-out images (one set, the row "
+            f"'{DATA_LABEL}' above, is one draw of it, and draws spread widely: the range is in the last row). "
+            "1 = as close as fresh data on average.", "",
+            _md_table(["", *_FLOORED.values(), *(["KL / KL floor"] if kl else [])], body), ""]
+
+
 def comparison_markdown(metrics):
     """comparison.md: the metrics table, same-seed cosine similarities and subband kurtoses."""
     s, rows = metrics["settings"], metrics["rows"]
@@ -149,7 +175,7 @@ def comparison_markdown(metrics):
            f"against {s['n_data']} held-out images; memorisation against {s['n_train']} training images "
            "(median nearest-training distance of the samples / that of held-out data: 0 = copies, ≈ 1 = "
            f"as novel as fresh data). The row '{DATA_LABEL}' scores {s['n']} other held-out images: "
-           "each metric's finite-sample floor.",
+           "one draw of each metric's finite-sample floor (its mean over several draws: the next section).",
            *[f"\n**Warning:** {line}." for line in metrics.get("warnings", [])],
            "", _md_table(["denoiser", *_COLUMNS], [[spec, *(fn(rows[spec]) for fn in _COLUMNS.values())]
                                                    for spec in rows]),
@@ -158,6 +184,7 @@ def comparison_markdown(metrics):
            "expectation for exact samples); excess kurtosis: of the pixel marginal (Gaussian: 0; held-out data: "
            f"{_f(metrics.get('data_excess_kurtosis'), '.3f')}); Binder U = 1 − ⟨m⁴⟩/(3⟨m²⟩²) of the dataset's "
            "order parameter where it has one (Gaussian m: 0, two sharp peaks ±m: 2/3).", ""]
+    out += _floor_section(metrics, specs)
     out += _structure_section(s["dataset"].split(":", 1)[0], rows, specs)
     if len(specs) > 1:
         cos = metrics["same_seed_cosine"]

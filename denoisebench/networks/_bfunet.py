@@ -70,9 +70,24 @@ def default_hparams(width=32, channels=1, padding="zeros", centered=False, condi
     """The hyper-parameters that define the architecture (stored in every weight file)."""
     hp = {"name": ARCHITECTURE, "width": int(width), "channels": int(channels), "scales": SCALES,
           "convs_per_scale": 2, "padding": str(padding)}
-    extra = {"centered": centered, "conditioning": conditioning, "sigma_split": sigma_split,
-             "high_downsample": high_downsample}
+    listed = lambda v: list(v) if isinstance(v, tuple) else v  # noqa: E731  JSON has lists, not tuples
+    extra = {"centered": centered, "conditioning": conditioning, "sigma_split": listed(sigma_split),
+             "high_downsample": listed(high_downsample)}
     return {**hp, **{k: v for k, v in extra.items() if v != OPTIONAL[k]}}
+
+
+def expert_levels(hparams):
+    """``(splits, downsamples)`` of a network's noise-level experts, as lists: ``([], [1])`` for a
+    single network, ``([s], [f])`` for a pair, ``([s₁, s₂, …], [f₁, f₂, …])`` for more (expert ``k + 1``
+    for ``s_k < σ ≤ s_{k+1}``, on ``f_k × f_k`` block means)."""
+    split, down = hparams.get("sigma_split"), hparams.get("high_downsample", 1)
+    splits = [] if split is None else list(split) if isinstance(split, (list, tuple)) else [split]
+    downs = list(down) if isinstance(down, (list, tuple)) else [down] * max(len(splits), 1)
+    return splits, downs
+
+
+def _one_or_list(values):
+    return values[0] if len(values) == 1 else list(values)
 
 
 def variant_of(hparams):
@@ -104,15 +119,20 @@ def validate_hparams(hp):
         raise ValueError(f"architecture centered must be true or false; got {hp['centered']!r}")
     if hp.get("conditioning", "none") not in CONDITIONINGS:
         raise ValueError(f"architecture conditioning must be one of {CONDITIONINGS}; got {hp['conditioning']!r}")
-    split = hp.get("sigma_split")
-    if split is not None:
+    splits, downs = expert_levels(hp)
+    if splits:
         if hp.get("conditioning", "none") == "none":
             raise ValueError("architecture sigma_split needs a conditioned network (conditioning 'edm')")
-        if not isinstance(split, float) or not 0 < split < 1e6:
-            raise ValueError(f"architecture sigma_split must be a number in (0, 1e6); got {split!r}")
+        if not all(isinstance(v, float) and 0 < v < 1e6 for v in splits) or any(
+                a >= b for a, b in zip(splits, splits[1:])):
+            raise ValueError("architecture sigma_split must be a number in (0, 1e6), or a list of increasing ones; "
+                             f"got {hp['sigma_split']!r}")
     down = hp.get("high_downsample", 1)
-    if not isinstance(down, int) or isinstance(down, bool) or not 1 <= down <= 16 or (down > 1 and split is None):
-        raise ValueError(f"architecture high_downsample must be an integer in [1, 16], with sigma_split; got {down!r}")
+    ok = all(isinstance(f, int) and not isinstance(f, bool) and 1 <= f <= 16 for f in downs)
+    if not ok or (downs != [1] and not splits) or (splits and len(downs) != len(splits)) or any(
+            b % a for a, b in zip(downs, downs[1:])):
+        raise ValueError("architecture high_downsample must be an integer in [1, 16] with sigma_split, or a list of "
+                         f"them as long as sigma_split, each a multiple of the one before; got {down!r}")
     return hp
 
 
@@ -186,15 +206,18 @@ class BiasFreeUNet(nn.Module):
         one of the same architecture, the submodule ``high``, for ``σ > sigma_split``, each image
         routed by its own σ.  Each expert is trained on its range (``denoisebench train --join``), so
         a network for the sampler's large σ is added without changing a single output at small σ —
-        the ensemble of expert denoisers of Balaji et al. (eDiff-I, 2022, §4).
-    high_downsample : int
+        the ensemble of expert denoisers of Balaji et al. (eDiff-I, 2022, §4).  A list of increasing
+        splits ``[s₁, s₂, …]`` makes more experts: this network for ``σ ≤ s₁``, then ``high`` (itself
+        nested) for ``s₁ < σ ≤ s₂`` and so on (:func:`expert_levels`).
+    high_downsample : int or list of int
         The ``high`` expert works on the image averaged over ``f × f`` blocks (noise std σ/f there;
         trained with ``denoisebench train --downsample f``) and its output is repeated over each
         block: ``D(y, σ) = P⁺ D_high(P y, σ/f)``.  At σ above the split the data's fine scales are
         buried in noise, and on the ``f``-times smaller image the network's receptive field spans
         the whole picture, so it can place one object in the frame — which a network seeing 45
         pixels of a 64² image cannot (docs/theory.md §16; the multiscale idea of Guth, Kadkhodaie,
-        Mallat and Simoncelli).
+        Mallat and Simoncelli).  With several splits, one block size per split (``f_k`` for the
+        expert above ``s_k``), each a multiple of the one before.
     """
 
     def __init__(self, width=32, channels=1, padding="zeros", scales=SCALES, convs_per_scale=2, name=ARCHITECTURE,
@@ -206,8 +229,7 @@ class BiasFreeUNet(nn.Module):
                           "high_downsample": high_downsample})
         w = [width * 2 ** s for s in range(SCALES)]
         self.hparams = default_hparams(width, channels, padding, centered, conditioning, sigma_split, high_downsample)
-        self.high = None if sigma_split is None else BiasFreeUNet(width, channels, padding, centered=centered,
-                                                                   conditioning=conditioning)
+        self.high = None if sigma_split is None else self._next_expert(width, channels, padding, centered, conditioning)
         self.conditioned = bias = conditioning != "none"
         if centered or self.conditioned:
             self.register_buffer("mean", torch.zeros(1, channels, 1, 1))
@@ -222,6 +244,14 @@ class BiasFreeUNet(nn.Module):
         nn.init.zeros_(self.out.weight)  # start as D(y) = y (blind) or m + c_skip (y − m): stable early losses
         if bias:
             nn.init.zeros_(self.out.bias)
+
+    def _next_expert(self, width, channels, padding, centered, conditioning):
+        """The ``high`` submodule: one network, or (three experts or more) the experts above the first
+        split, themselves nested, with σ and block sizes in the units of the ``f₁``-times smaller image."""
+        (_, *splits), (f, *downs) = expert_levels(self.hparams)
+        rest = {} if not splits else {"sigma_split": _one_or_list([v / f for v in splits]),
+                                      "high_downsample": _one_or_list([d // f for d in downs])}
+        return BiasFreeUNet(width, channels, padding, centered=centered, conditioning=conditioning, **rest)
 
     def _features(self, h):
         skips = []
@@ -247,7 +277,7 @@ class BiasFreeUNet(nn.Module):
         s = torch.as_tensor(sigma, dtype=y.dtype, device=y.device).reshape(-1).expand(y.shape[0])
         if self.high is None:
             return self._conditioned(y, s)
-        high = s > self.hparams["sigma_split"]
+        high = s > expert_levels(self.hparams)[0][0]
         n_high = int(high.sum())
         if n_high in (0, len(s)):  # one expert for the whole batch (autograd and torch.func friendly)
             return self._high(y, s) if n_high else self._conditioned(y, s)
@@ -258,7 +288,7 @@ class BiasFreeUNet(nn.Module):
 
     def _high(self, y, s):
         """The ``high`` expert, on the ``f × f`` block means when ``high_downsample`` is ``f > 1``."""
-        f = self.hparams.get("high_downsample", 1)
+        f = expert_levels(self.hparams)[1][0]
         if f == 1:
             return self.high(y, s)
         h, w = y.shape[-2:]

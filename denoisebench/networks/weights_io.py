@@ -326,6 +326,8 @@ def resave(path, out=None):
 def join_experts(low, high, split, out):
     """Write one conditioned network made of two noise-level experts: ``low`` for σ ≤ ``split``,
     ``high`` above (:class:`~denoisebench.networks._bfunet.BiasFreeUNet`'s ``sigma_split``).
+    ``high`` may itself be a joined file: the result then has three experts or more (join from the
+    top down: ``join(mid, high)``, then ``join(low, that)``).
 
     Both files must hold conditioned networks of the same architecture trained on the same dataset,
     ``low`` on a σ range reaching ``split`` and ``high`` on one starting at or below it.  The result's
@@ -338,26 +340,31 @@ def join_experts(low, high, split, out):
         Another architecture, variant or dataset, a σ range that leaves a gap at ``split``, or a
         file :func:`load_weights` refuses; all before anything is written.
     """
-    from ._bfunet import build
+    from ._bfunet import _one_or_list, build, expert_levels
     from ..store.fingerprint import file_sha256
 
     split = float(split)
     models, metas = zip(*(load_weights(p) for p in (low, high)))
     arch = [dict(m.hparams) for m in models]
-    if arch[0] != arch[1] or arch[0].get("conditioning", "none") == "none" or "sigma_split" in arch[0]:
-        raise ValueError(f"join_experts needs two single conditioned networks of one architecture; got {arch[0]} "
-                         f"and {arch[1]}")
+    splits, downs = expert_levels(arch[1])
+    single_high = {k: v for k, v in arch[1].items() if k not in ("sigma_split", "high_downsample")}
+    if arch[0] != single_high or arch[0].get("conditioning", "none") == "none" or "sigma_split" in arch[0]:
+        raise ValueError(f"join_experts needs a single conditioned network and a conditioned network (or set of "
+                         f"experts) of one architecture; got {arch[0]} and {arch[1]}")
     lo, hi = (m["training"] for m in metas)
     f = int(hi.get("downsample", 1))  # the high expert's σ are those of the f-times smaller image: σ/f
     if (lo.get("dataset_name"), lo.get("dataset_params")) != (hi.get("dataset_name"), hi.get("dataset_params")):
         raise ValueError(f"join_experts: {os.fspath(low)} was trained on {lo.get('dataset')!r}, "
                          f"{os.fspath(high)} on {hi.get('dataset')!r}")
     hi_range = (f * float(hi["sigma_min"]), f * float(hi["sigma_max"]))
-    if not (float(lo["sigma_min"]) < split <= float(lo["sigma_max"]) and hi_range[0] <= split < hi_range[1]):
+    first_top = f * splits[0] if splits else hi_range[1]  # where the high file's own first expert ends
+    if not (float(lo["sigma_min"]) < split <= float(lo["sigma_max"]) and hi_range[0] <= split < first_top):
         raise ValueError(f"join_experts: split {split:g} must lie in both σ ranges: low [{lo['sigma_min']:g}, "
-                         f"{lo['sigma_max']:g}], high [{hi_range[0]:g}, {hi_range[1]:g}] (image σ)")
-    pair = build({**arch[0], "sigma_split": split, **({"high_downsample": f} if f > 1 else {})})
-    pair.load_state_dict({**models[0].state_dict(), **{f"high.{k}": v for k, v in models[1].state_dict().items()}})
+                         f"{lo['sigma_max']:g}], high [{hi_range[0]:g}, {first_top:g}] (image σ)")
+    all_splits, all_downs = [split, *(f * v for v in splits)], [f, *(f * d for d in downs[:len(splits)])]
+    joined = build({**arch[0], "sigma_split": _one_or_list(all_splits), **(
+        {"high_downsample": _one_or_list(all_downs)} if all_downs != [1] * len(all_downs) else {})})
+    joined.load_state_dict({**models[0].state_dict(), **{f"high.{k}": v for k, v in models[1].state_dict().items()}})
 
     def summary(path, t, rng):
         res = t.get("result", {})
@@ -365,6 +372,8 @@ def join_experts(low, high, split, out):
                 "trained_sigma": [t["sigma_min"], t["sigma_max"]], "steps": t.get("steps"), "init": t.get("init"),
                 "val_psnr": res.get("val_psnr"), "seconds": res.get("seconds")}
 
-    training = {**lo, "sigma_max": hi_range[1],
-                "experts": [summary(low, lo, [lo["sigma_min"], split]), summary(high, hi, [split, hi_range[1]])]}
-    return save_weights(out, pair.eval(), training)
+    above = [summary(high, hi, [split, hi_range[1]])] if not splits else [
+        {**e, "sigma_range": [split if i == 0 else f * e["sigma_range"][0], f * e["sigma_range"][1]]}
+        for i, e in enumerate(hi["experts"])]
+    training = {**lo, "sigma_max": hi_range[1], "experts": [summary(low, lo, [lo["sigma_min"], split]), *above]}
+    return save_weights(out, joined.eval(), training)
