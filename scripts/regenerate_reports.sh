@@ -20,6 +20,7 @@ declare -A BUDGET=(
   [decay]="2.5 min"        # 5 sizes to 512², 10 denoisers, 16 images: 122 s measured (published running beside it)
   [sample]="12 min"        # six datasets × 64 samples × 37 evaluations (the conditioned unet pair dominates)
   [sampler-error]="5 s"   # closed form, no sampling
+  [structure-path]="2 min" # cartoon and disks, 128 images, the sampler started part-way from exact p_σ draws
   [solve]="3 min"          # gaussian + natural: 122 s measured (published running beside it)
   [performance]="8.5 min"  # two full runs, 498 s measured alone on the machine
   [generalization]="20 min (--jobs 2)"
@@ -66,6 +67,9 @@ solve() {  # inverse problems, 64², 4 images: the exact Gaussian posterior as t
   denoisebench solve --dataset natural --operators "${ops[@]}" --denoisers wiener wavelet-ti curvelet unet \
     --solvers ks dps --n 4 --seed 0 --dps-sigma-max 1 --out reports/solve/natural
 }
+structure-path() {  # where along the σ path the shipped conditioned networks lose the data's geometry
+  python scripts/structure_path.py --n 128 --out reports/sample/structure-path.md
+}
 sampler-error() {
   denoisebench sampler-error --out reports/sampler-error
 }
@@ -94,8 +98,8 @@ curvelet-frames() {
   python scripts/curvelet_frames.py reports/curvelet-frames.md
 }
 
-FAST=(latest decay sample sampler-error)
-ALL=(latest decay sample sampler-error solve performance generalization published color ffdnet)
+FAST=(latest decay sample structure-path sampler-error)
+ALL=(latest decay sample structure-path sampler-error solve performance generalization published color ffdnet)
 case "${1:-fast}" in
   fast) targets=("${FAST[@]}") ;;
   all) targets=("${ALL[@]}") ;;
