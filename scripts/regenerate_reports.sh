@@ -2,7 +2,7 @@
 # Regenerate the committed reports under reports/ — the ONLY way they are rewritten (no command writes
 # there by default). Each entry: the command, and its budget measured on the 2-core CPU machine.
 #
-#   scripts/regenerate_reports.sh            # the fast ones (latest, decay, sample, sampler-error): ~6 min
+#   scripts/regenerate_reports.sh            # the fast ones (latest, decay, sample, structure-path, sampler-error)
 #   scripts/regenerate_reports.sh latest     # one report by name
 #   scripts/regenerate_reports.sh all        # everything CPU-only, generalization and published included (~35 min)
 #
@@ -20,7 +20,7 @@ declare -A BUDGET=(
   [decay]="2.5 min"        # 5 sizes to 512², 10 denoisers, 16 images: 122 s measured (published running beside it)
   [sample]="12 min"        # six datasets × 64 samples × 37 evaluations (the conditioned unet pair dominates)
   [sampler-error]="5 s"   # closed form, no sampling
-  [structure-path]="2 min" # cartoon and disks, 128 images, the sampler started part-way from exact p_σ draws
+  [structure-path]="5 min" # cartoon and disks, 128 images, 12 sampler runs each: 304 s measured
   [solve]="3 min"          # gaussian + natural: 122 s measured (published running beside it)
   [performance]="8.5 min"  # two full runs, 498 s measured alone on the machine
   [generalization]="20 min (--jobs 2)"
