@@ -151,7 +151,7 @@ def test_ctrl_c_exits_130_and_keeps_finished_cells(tmp_path):
         "class Slow(Denoiser):\n"
         "    def __init__(self): pass\n"
         "    def _denoise(self, y, sigma, xp):\n"
-        "        time.sleep(1.0)  # 9 cells: seconds to interrupt in, on a loaded machine too\n"
+        "        time.sleep(0.3)\n"
         "        return xp.asarray(y, copy=True)\n"
         "sys.exit(main(['run', '--datasets', 'gaussian', '--denoisers', 'test-slow', '--n', '2',\n"
         "               '--size', '8', '--out', sys.argv[1]]))\n"
