@@ -188,9 +188,9 @@ def run_sample(dataset, denoisers, out=DEFAULTS["out"], progress=True, **setting
     ds, ds_spec, s["size"], specs, sigmas = _plan(dataset, denoisers, s)
     n, seed = s["n"], s["seed"]
     x_train = ds.sample(s["n_train"], seed, split="train")
-    x_test = ds.sample(s["n_data"], seed, split="test")
-    # floor_sets × n more held-out images (image i has its own generator: the first set is the same for any count)
-    x_sets = ds.sample(s["n_data"] + n * s["floor_sets"], seed, split="test")[s["n_data"]:]
+    # the held-out images, then floor_sets × n more (image i has its own generator: one draw serves both)
+    held_out = ds.sample(s["n_data"] + n * s["floor_sets"], seed, split="test")
+    x_test, x_sets = held_out[: s["n_data"]], held_out[s["n_data"]:]
     x_ref = x_sets[:n]
     x0 = initial_noise(n, x_train.shape[1:], s["sigma_max"], seed, mean=float(x_train.mean())).astype(s["dtype"])
     x0_b = from_numpy(x0, s["backend"], s["device"])
