@@ -231,6 +231,11 @@ def test_gmm_cells_store_paired_gaps(tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["--sigma-max", "1e308"], "--sigma-max must be in"),
     (["--size", "2048", "--n", "100000"], "needs about .* of memory is available"),
+    (["--sampler", "euler-maruyama", "--churn", "1"], "--churn is a setting of the heun sampler"),
+    (["--churn", "-1"], "--churn: must be >= 0"),
+    (["--churn", "inf"], "--churn: must be >= 0"),
+    (["--churn", "1", "--churn-range", "2", "1"], "s_tmin <= s_tmax"),
+    (["--churn-noise", "0"], "--churn-noise: must be > 0"),
 ])
 def test_sample_refuses_an_impossible_request_in_one_line(tmp_path, args, message):
     out = tmp_path / "out"
@@ -250,3 +255,87 @@ def test_train_join_refuses_a_device_as_out_before_reading(experts, capsys):
     assert main(["train", "--join", str(lo), str(hi), "--split", "1", "--out", "/dev/null"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "character device" in err[0]
+
+
+# -- the border of the lowest expert -----------------------------------------------------------------------
+def _with_border(module, border):
+    from denoisebench.networks._bfunet import build
+
+    other = build({**module.hparams, "border": border})
+    other.load_state_dict(module.state_dict())
+    return other.eval()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_border_is_the_network_on_the_reflected_image_cropped_back(dtype):
+    from denoisebench.networks._bfunet import apply_padded
+
+    plain = _conditioned().to(dtype)
+    bordered = _with_border(plain, 8).to(dtype)
+    y = torch.rand(3, 1, 37, 31, dtype=dtype)
+    s = torch.tensor([0.01, 0.1, 0.5], dtype=dtype)
+    with torch.no_grad():
+        got = apply_padded(bordered, y, s)
+        # by hand: apply_padded's reflection to 40 × 32 (rows 1 + 2, columns 0 + 1), then 8 more pixels each side
+        yp = torch.nn.functional.pad(y, (0, 1, 1, 2), mode="reflect")
+        want = plain(torch.nn.functional.pad(yp, (8, 8, 8, 8), mode="reflect"), s)[..., 8:48, 8:40][..., 1:38, :31]
+        differs = (apply_padded(plain, y, s) - got).abs()
+    tol = 1e-5 if dtype == torch.float32 else 1e-12
+    torch.testing.assert_close(got, want, rtol=0, atol=tol)
+    assert differs[..., :3, :].max() > 1e3 * tol  # the border pixels see the image instead of a dark frame
+
+
+def test_border_keeps_the_blind_network_homogeneous():
+    from denoisebench.networks._bfunet import build, default_hparams
+
+    torch.manual_seed(3)
+    m = build(default_hparams(4, 1, border=4))
+    for p in m.parameters():
+        p.data.normal_(0, 0.3)
+    m.eval()
+    y = torch.rand(2, 1, 24, 20, dtype=torch.float64)
+    m = m.double()
+    with torch.no_grad():
+        torch.testing.assert_close(m(2.5 * y), 2.5 * m(y), rtol=1e-12, atol=1e-12)
+
+
+def test_border_is_validated_and_each_expert_keeps_its_own(experts):
+    from denoisebench.networks._bfunet import apply_padded, build, default_hparams, validate_hparams
+    from denoisebench.networks.weights_io import join_experts, load_weights
+
+    base = default_hparams(4, 1, conditioning="edm")
+    for bad in (3, 6, -4, 36, True, 4.0, [4, 4]):
+        with pytest.raises(ValueError, match="border"):
+            validate_hparams({**base, "border": bad})
+    validate_hparams({**base, "sigma_split": 1.0, "border": [4, 8]})
+    with pytest.raises(ValueError, match="one per expert"):
+        validate_hparams({**base, "sigma_split": 1.0, "border": [4, 8, 0]})
+    assert build({**base, "sigma_split": 1.0, "border": 4}).high.hparams.get("border", 0) == 0
+    low, high, lo, hi, tmp = experts
+    lo_b = _save(_with_border(low, 4), tmp / "low-b.safetensors")
+    assert load_weights(join_experts(lo_b, hi, 1.0, tmp / "a.safetensors"))[1]["architecture"]["border"] == 4
+    hi_b = _save(_with_border(high, 8), tmp / "high-b.safetensors", sigma_min=0.1, sigma_max=16.0, downsample=4)
+    pair, meta = load_weights(join_experts(lo, hi_b, 1.0, tmp / "b.safetensors"))
+    assert meta["architecture"]["border"] == [0, 8] and pair.high.hparams["border"] == 8
+    y = torch.rand(2, 1, 32, 32, dtype=torch.float64)
+    with torch.no_grad():  # above the split: the bordered high expert on the 4 × 4 block means, repeated
+        small = apply_padded(_with_border(high, 8).double(), y.reshape(2, 1, 8, 4, 8, 4).mean(dim=(3, 5)),
+                             torch.tensor([0.5, 0.5], dtype=torch.float64))
+        want = small.repeat_interleave(4, -2).repeat_interleave(4, -1)
+        torch.testing.assert_close(pair.double()(y, 2.0), want, rtol=0, atol=1e-12)
+
+
+def test_train_border_warm_starts_from_a_network_without_one_and_records_it(tmp_path):
+    from denoisebench.networks.train import train
+    from denoisebench.networks.weights_io import load_weights
+
+    first = train("cartoon:size=16", n_train=8, steps=2, patch=16, width=4, out=str(tmp_path / "a.safetensors"),
+                  batch=2, progress=False, variant="conditioned", n_val=2)
+    second = train("cartoon:size=16", n_train=8, steps=2, patch=16, width=4, out=str(tmp_path / "b.safetensors"),
+                   batch=2, progress=False, variant="conditioned", n_val=2, init=first["out"], border=4)
+    _, meta = load_weights(second["out"])
+    assert meta["architecture"]["border"] == 4 and meta["training"]["border"] == 4
+    with pytest.raises(ValueError, match="border must be a multiple of 4"):
+        train("cartoon:size=16", n_train=8, steps=2, patch=16, width=4, out=str(tmp_path / "c.safetensors"),
+              batch=2, progress=False, variant="conditioned", n_val=2, border=6)
+    assert not (tmp_path / "c.safetensors").exists()

@@ -166,3 +166,51 @@ def test_report_writer_chooses_the_smallest_steps_below_the_floor(tmp_path):
     kl = [se.sampler_kl("heun", karras_sigmas(n, 0.002, smax), p) for n in range(1, 17)]
     assert kl[r["chosen_steps"] - 1] < floor <= kl[r["chosen_steps"] - 2]
     assert (tmp_path / "kl_vs_nfe.png").stat().st_size > 0 and "N = " in (tmp_path / "README.md").read_text()
+
+
+# -- EDM's stochastic Heun (churn) -----------------------------------------------------------------
+CHURN = (30.0, 0.05, 2.0, 1.1)  # (s_churn, s_tmin, s_tmax, s_noise): noise on some steps, not all
+
+
+def test_churned_heun_variance_matches_monte_carlo_from_the_real_sampler():
+    ds = db.make_dataset("gaussian", size=16)
+    mean, p = ds.power_spectrum()
+    d = db.make_denoiser("optimal", dataset=ds)
+    sigmas = karras_sigmas(5, 0.01, 3 * math.sqrt(p.max()))
+    assert 0 < np.sum((sigmas[:-1] >= 0.05) & (sigmas[:-1] <= 2.0)) < 5  # churn on part of the schedule
+    n = 300
+    x0 = initial_noise(n, (1, 16, 16), sigmas[0], seed=4, mean=mean)
+    kw = dict(zip(("s_churn", "s_tmin", "s_tmax", "s_noise"), CHURN))
+    x = heun(d, x0, sigmas, rng=4, **kw).samples[:, 0]
+    v_hat = np.mean(np.abs(np.fft.fft2(x - mean)) ** 2, axis=0) / 256
+    v = se.propagate("heun", sigmas, p, churn=CHURN)
+    self_conj = np.zeros((16, 16), bool)
+    self_conj[::8, ::8] = True
+    z = (v_hat / v - 1) / np.where(self_conj, math.sqrt(2 / n), 1 / math.sqrt(n))
+    assert np.max(np.abs(z)) < 4.5, np.max(np.abs(z))
+    assert 0.7 < np.mean(z ** 2) < 1.4
+    # the churn changes the law: the deterministic closed form is far off the same samples
+    z_plain = (v_hat / se.propagate("heun", sigmas, p) - 1) * math.sqrt(n)
+    assert np.mean(z_plain ** 2) > 5
+
+
+def test_churned_heun_tends_to_the_exact_flow_limit_with_steps():
+    ds = db.make_dataset("gaussian", size=(37, 31))
+    _, p = ds.power_spectrum()
+    smax = 3 * math.sqrt(p.max())
+    limit = se.limit_kl(p, smax, 0.002)
+    churn = (40.0, 0.0, math.inf, 1.0)
+    kls = [se.sampler_kl("heun", karras_sigmas(n, 0.002, smax), p, churn=churn) for n in (19, 80, 2000)]
+    assert kls[0] > kls[1] > kls[2]
+    # Many steps: below even the deterministic flow's limit.  Per mode, the exact flow from σ to σ' maps the
+    # variance error v − (P + σ²) to ×(P + σ'²)/(P + σ²); fresh noise keeps the error and the flow then starts
+    # at σ̂ > σ, so each churned step adds a factor (P + σ²)/(P + σ̂²) < 1: the start-up deficit of
+    # N(μ, σ_max²) against N(μ, C + σ_max²) (limit_kl) is forgotten, geometrically in the steps.
+    assert kls[2] < 0.05 * limit
+    assert kls[0] > se.sampler_kl("heun", karras_sigmas(19, 0.002, smax), p)  # churn costs at few steps
+
+
+def test_churn_is_a_setting_of_heun_only():
+    p = np.ones((4, 4))
+    with pytest.raises(ValueError, match="churn"):
+        se.propagate("euler", karras_sigmas(3, 0.01, 1.0), p, churn=CHURN)

@@ -371,6 +371,21 @@ def test_run_sample_writes_files_and_uses_the_same_noise_for_every_denoiser(tmp_
     assert row.split("|")[4].strip() == f"{ratio:.2f}"  # cells: denoiser, PSD, pixel W1, sliced W1, KL
 
 
+def test_run_sample_passes_churn_to_heun_and_says_so(tmp_path):
+    from denoisebench.experiments.sample import run_sample
+
+    run_sample("gaussian:size=8", ["optimal"], out=str(tmp_path), n=3, steps=4, n_train=16, n_data=16,
+               dtype="float64", sigma_max=4.0, sigma_min=0.01, churn=2.0, churn_range=(0.05, 1.0), churn_noise=1.01)
+    ds = db.make_dataset("gaussian", size=8)
+    x0 = initial_noise(3, (1, 8, 8), 4.0, seed=0, mean=float(ds.sample(16, 0, split="train").mean()))
+    expected = heun(db.make_denoiser("optimal", dataset=ds), x0, karras_sigmas(4, 0.01, 4.0), rng=0, s_churn=2.0,
+                    s_tmin=0.05, s_tmax=1.0, s_noise=1.01).samples
+    np.testing.assert_allclose(np.load(tmp_path / "samples_optimal.npy"), expected, rtol=1e-10)
+    settings = json.loads((tmp_path / "metrics.json").read_text())["settings"]
+    assert (settings["churn"], settings["churn_range"], settings["churn_noise"]) == (2.0, [0.05, 1.0], 1.01)
+    assert "S_churn 2 on σ ∈ [0.05, 1], S_noise 1.01" in (tmp_path / "comparison.md").read_text()
+
+
 def test_sample_floor_is_zero_for_copies_of_the_data():
     from denoisebench.experiments.sample import floor
 
@@ -401,3 +416,56 @@ def test_run_sample_refuses_a_denoiser_not_applicable_to_the_dataset(tmp_path):
         pytest.skip("no dataset without a known optimum registered")
     with pytest.raises(SpecError, match="optimal"):
         run_sample("disks:size=8", ["optimal"], out=str(tmp_path), n_train=4, n_data=4)
+
+
+# -- EDM's stochastic steps (churn) ----------------------------------------------------------------
+def test_churn_levels_follow_edm_algorithm_2():
+    from denoisebench.sampling import churn_levels
+
+    s = np.array([4.0, 2.0, 1.0, 0.0])
+    np.testing.assert_allclose(churn_levels(s, 0.6), [4.8, 2.4, 1.2])  # γ = 0.6/3
+    np.testing.assert_allclose(churn_levels(s, 0.6, 1.5, 3.0), [4.0, 2.4, 1.0])  # only σ_i in [S_tmin, S_tmax]
+    np.testing.assert_allclose(churn_levels(s, 100.0), math.sqrt(2) * s[:-1])  # γ capped at √2 − 1
+
+
+def test_heun_without_churn_is_unchanged_and_draws_no_noise():
+    ds, d = gaussian_setup()
+    x0 = initial_noise(3, (1, 9, 7), 5.0, seed=0, mean=0.5)
+    sig = karras_sigmas(6, 0.01, 5.0)
+    plain = heun(d, x0, sig).samples
+    np.testing.assert_array_equal(heun(d, x0, sig, rng=123, s_churn=0.0, s_tmin=0.1, s_noise=1.5).samples, plain)
+    churned = heun(d, x0, sig, rng=0, s_churn=3.0).samples
+    assert np.max(np.abs(churned - plain)) > 1e-3  # churn does something
+
+
+def test_one_churned_step_by_hand():
+    """One step of EDM's Algorithm 2 written out: x̂ = x + S_noise √(σ̂² − σ²) z, then Heun from σ̂ to σ_1."""
+    ds, d = gaussian_setup()
+    x0 = initial_noise(2, (1, 9, 7), 2.0, seed=5, mean=0.5)
+    sig = np.array([2.0, 0.7, 0.0])
+    out = heun(d, x0, sig, rng=7, s_churn=0.5, s_noise=1.2).samples  # γ = 0.25 on both steps
+    gens = sample_rngs(7, 2)
+    x = x0 + 1.2 * math.sqrt(2.5 ** 2 - 4.0) * np.stack([g.standard_normal((1, 9, 7)) for g in gens])
+    d1 = (x - d(x, 2.5)) / 2.5
+    x1 = x + (0.7 - 2.5) * d1
+    x1 = x + (0.7 - 2.5) * 0.5 * (d1 + (x1 - d(x1, 0.7)) / 0.7)
+    x1 = x1 + 1.2 * math.sqrt(0.875 ** 2 - 0.49) * np.stack([g.standard_normal((1, 9, 7)) for g in gens])
+    np.testing.assert_allclose(out, d(x1, 0.875), rtol=1e-10, atol=1e-12)  # last step: Euler to 0 lands on D
+
+
+def test_churned_samples_do_not_depend_on_the_batch():
+    ds, d = gaussian_setup()
+    x0 = initial_noise(4, (1, 9, 7), 5.0, seed=2, mean=0.5)
+    sig = karras_sigmas(5, 0.01, 5.0)
+    whole = heun(d, x0, sig, rng=2, s_churn=2.0).samples
+    part = heun(d, x0[2:], sig, rng=sample_rngs(2, 2, start=2), s_churn=2.0).samples
+    np.testing.assert_allclose(part, whole[2:], rtol=1e-12)
+
+
+@pytest.mark.parametrize("kw", [{"s_churn": -1.0}, {"s_churn": math.inf}, {"s_tmin": 2.0, "s_tmax": 1.0},
+                                {"s_noise": 0.0}, {"s_churn": True}, {"s_churn": "1"}])
+def test_bad_churn_settings_are_refused(kw):
+    ds, d = gaussian_setup()
+    x0 = initial_noise(1, (1, 9, 7), 5.0, seed=0, mean=0.5)
+    with pytest.raises(ValueError, match="s_churn"):
+        heun(d, x0, karras_sigmas(3, 0.01, 5.0), **kw)

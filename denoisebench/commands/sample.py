@@ -22,6 +22,12 @@ def add_parser(subparsers):
     p.add_argument("--steps", type=number(int, 1, False), default=d["steps"],
                    help="schedule steps N (heun: 2N−1 evaluations; ignored by ascent) (default %(default)s: "
                    "Heun's exact KL on gaussian below the floor of 256 images; reports/sampler-error)")
+    p.add_argument("--churn", type=number(float, 0, False), default=d["churn"], metavar="S_CHURN",
+                   help="heun only: EDM's stochastic steps, S_churn (0: deterministic) (default %(default)s)")
+    p.add_argument("--churn-range", type=number(float, 0, False), nargs=2, default=d["churn_range"],
+                   metavar=("TMIN", "TMAX"), help="the σ range where --churn adds noise (default: every step)")
+    p.add_argument("--churn-noise", type=number(float, 0, True), default=d["churn_noise"], metavar="S_NOISE",
+                   help="scale of the noise --churn adds (default %(default)s)")
     p.add_argument("--n", type=number(int, 1, False), default=d["n"], help="samples per denoiser (default %(default)s)")
     p.add_argument("--seed", type=number(int, 0, False), default=d["seed"], help="seed of noise and data (default %(default)s)")
     p.add_argument("--sigma-max", type=number(float, 0, True), default=d["sigma_max"],

@@ -43,6 +43,9 @@ def add_parser(subparsers):
     p.add_argument("--downsample", type=int, default=1, metavar="F",
                    help="train on the images averaged over FxF blocks: the large-sigma expert of a --join pair "
                    "(default %(default)s)")
+    p.add_argument("--border", type=ascii_number(int), default=0, metavar="B",
+                   help="pixels (a multiple of 4) of reflected image around the network's input, cropped off its "
+                   "output, the same in training and use: no dark frame at the image's border (default %(default)s)")
     p.add_argument("--join", nargs=2, metavar=("LOW", "HIGH"), default=None,
                    help="train nothing: write to --out one conditioned network made of two noise-level experts, "
                    "LOW for sigma <= --split and HIGH above (each a conditioned weight file of the same architecture "
@@ -77,7 +80,7 @@ def main(args):
         raise ValueError("train needs --dataset SPEC (or --join LOW HIGH to combine two trained networks)")
     names = ("n_train", "steps", "patch", "width", "seed", "device", "sigma_max", "batch", "lr", "sigma_min",
              "sigma_sampling", "weighting", "padding", "n_val", "val_every", "ckpt_every", "warmup", "final_lr",
-             "clip", "amp", "keep_checkpoint", "stop_at", "resume", "variant", "augment", "init", "downsample")
+             "clip", "amp", "keep_checkpoint", "stop_at", "resume", "variant", "augment", "init", "downsample", "border")
     result = train(args.dataset, out=args.out, progress=not args.quiet, **{k: getattr(args, k) for k in names})
     state = "wrote" if result["finished"] else f"stopped at step {result['step']}; checkpoint kept for"
     print(f"{state} {result['out']} (validation PSNR {result['val_psnr'] or float('nan'):.2f} dB, "

@@ -162,11 +162,20 @@ def _floor_section(metrics, specs):
             _md_table(["", *_FLOORED.values(), *(["KL / KL floor"] if kl else [])], body), ""]
 
 
+def _churn_words(s):
+    """`` with EDM's stochastic steps (…)`` when the run had churn, else ``''``."""
+    if not s.get("churn"):
+        return ""
+    lo, hi = s["churn_range"]
+    return (f" with EDM's stochastic steps (S_churn {s['churn']:g} on σ ∈ [{lo:g}, {'∞' if hi is None else f'{hi:g}'}], "
+            f"S_noise {s['churn_noise']:g})")
+
+
 def comparison_markdown(metrics):
     """comparison.md: the metrics table, same-seed cosine similarities and subband kurtoses."""
     s, rows = metrics["settings"], metrics["rows"]
     specs = [spec for spec in rows if spec != DATA_LABEL]
-    out = [f"# Samples of {s['dataset']} (size {s['size'] or 'default'}), sampler {s['sampler']}",
+    out = [f"# Samples of {s['dataset']} (size {s['size'] or 'default'}), sampler {s['sampler']}{_churn_words(s)}",
            "",
            f"n = {s['n']} samples per denoiser from the same initial noise (seed {s['seed']}, mean "
            f"{s['data_mean']:.4g} + σ_max·z), schedule {s['schedule']} with {s['steps']} steps, "

@@ -15,6 +15,7 @@ Use :func:`add_sample_command` to add the sub-command to an argparse parser;
 """
 from __future__ import annotations
 
+import math
 import os
 import re
 import sys
@@ -30,7 +31,7 @@ from ..base import NotApplicableError
 from ..registry import SpecError, make_dataset, make_denoiser
 from ..registry.specs import size_arg
 from ..sampling.sampler_error import SIGMA_MAX_FACTOR, default_sigma_max
-from ..sampling import SAMPLERS, SCHEDULES, initial_noise
+from ..sampling import SAMPLERS, SCHEDULES, initial_noise, validate_churn
 from ._sample_files import DATA_LABEL, write_reports
 from ._structure import structure_statistics
 
@@ -43,7 +44,8 @@ __all__ = ["build_denoiser", "floor", "range_warnings", "run_sample", "trained_s
 #: sets of ``n`` further held-out images estimate each distance's finite-sample floor (:func:`floor`).
 DEFAULTS = {"sampler": "heun", "schedule": "karras", "steps": 19, "n": 16, "seed": 0, "sigma_max": None,
             "sigma_min": 0.002, "size": None, "n_train": 256, "n_data": 256, "backend": "numpy", "device": None,
-            "dtype": "float32", "floor_sets": 8, "out": "denoisebench-out/sample"}
+            "dtype": "float32", "floor_sets": 8, "churn": 0.0, "churn_range": (0.0, math.inf), "churn_noise": 1.0,
+            "out": "denoisebench-out/sample"}
 
 
 # -- the command line --------------------------------------------------------------------------
@@ -63,6 +65,12 @@ def _plan(dataset, denoisers, s):
             raise SpecError(f"{key} must be an integer >= {lo}; got {s[key]!r}")
     if s["dtype"] not in ("float32", "float64"):
         raise SpecError(f"unknown dtype {s['dtype']!r}; valid: float32, float64")
+    if s["sampler"] != "heun" and s["churn"] != 0:
+        raise SpecError(f"--churn is a setting of the heun sampler (EDM's stochastic steps), not of {s['sampler']!r}")
+    try:
+        validate_churn(s["churn"], *s["churn_range"], s["churn_noise"])
+    except (TypeError, ValueError) as exc:
+        raise SpecError(f"--churn, --churn-range, --churn-noise: {exc}") from None
     resolve_backend(s["backend"], s["device"])
     for key in ("sigma_max", "sigma_min"):
         if s[key] is not None and not 0 < s[key] <= SIGMA_MAX:
@@ -165,6 +173,14 @@ class _Progress:
         return out
 
 
+def _sampler_options(s):
+    """Keyword arguments of the sampler beyond the common signature: heun's churn (EDM's S_churn, …)."""
+    if s["sampler"] != "heun":
+        return {}
+    return {"s_churn": s["churn"], "s_tmin": s["churn_range"][0], "s_tmax": s["churn_range"][1],
+            "s_noise": s["churn_noise"]}
+
+
 def _expected_nfe(sampler, sigmas):
     """Evaluations per denoiser, when the sampler fixes them (heun: 2N − 1, euler-maruyama: N)."""
     steps = len(sigmas) - 1
@@ -207,7 +223,7 @@ def run_sample(dataset, denoisers, out=DEFAULTS["out"], progress=True, **setting
     for spec, d in built:
         bar.set_postfix_str(spec)
         start = time.perf_counter()
-        result = SAMPLERS[s["sampler"]](_Progress(d, bar), x0_b, sigmas, rng=seed)
+        result = SAMPLERS[s["sampler"]](_Progress(d, bar), x0_b, sigmas, rng=seed, **_sampler_options(s))
         synchronize(result.samples)
         runs[spec] = {"nfe": int(result.nfe), "wall_s": time.perf_counter() - start,
                       "converged": float(np.mean(result.converged))}
@@ -219,7 +235,8 @@ def run_sample(dataset, denoisers, out=DEFAULTS["out"], progress=True, **setting
     metrics["floor"] = floor(x_sets.reshape(s["floor_sets"], n, *x_sets.shape[1:]), x_test)
     metrics["settings"] = {**{k: s[k] for k in DEFAULTS}, "dataset": ds_spec,
                            "denoisers": [spec for spec, _ in specs], "sigmas": [float(v) for v in sigmas],
-                           "data_mean": float(x_train.mean()), "sigma_max_rule": s["sigma_max_rule"]}
+                           "data_mean": float(x_train.mean()), "sigma_max_rule": s["sigma_max_rule"],
+                           "churn_range": [float(v) if math.isfinite(v) else None for v in s["churn_range"]]}
     metrics["warnings"] = warned
     return paths + write_reports(out, metrics, samples, labels, x_test)
 

@@ -41,9 +41,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["ARCHITECTURE", "BFNorm", "CONDITIONINGS", "BiasFreeUNet", "MAX_CHANNELS", "MAX_WIDTH", "OPTIONAL", "PADDINGS",
-           "SCALES", "apply_padded", "build", "default_hparams", "edm_scalings", "expected_state", "validate_hparams",
-           "variant_of"]
+__all__ = ["ARCHITECTURE", "BFNorm", "CONDITIONINGS", "BiasFreeUNet", "MAX_BORDER", "MAX_CHANNELS", "MAX_WIDTH",
+           "OPTIONAL", "PADDINGS", "SCALES", "apply_padded", "build", "default_hparams", "edm_scalings",
+           "expected_state", "validate_hparams", "variant_of"]
 
 #: The architecture name written into weight files.
 ARCHITECTURE = "bf-unet"
@@ -62,17 +62,19 @@ CONDITIONINGS = ("none", "edm")
 #: Optional architecture keys and their defaults: written only when not the default, so the files
 #: of the plain bias-free network keep exactly their original architecture.  ``sigma_split``: a
 #: conditioned network made of two noise-level experts (below).
-OPTIONAL = {"centered": False, "conditioning": "none", "sigma_split": None, "high_downsample": 1}
+OPTIONAL = {"centered": False, "conditioning": "none", "sigma_split": None, "high_downsample": 1, "border": 0}
+#: Largest ``border`` (pixels of reflected image around an expert's input).
+MAX_BORDER = 32
 
 
 def default_hparams(width=32, channels=1, padding="zeros", centered=False, conditioning="none", sigma_split=None,
-                    high_downsample=1):
+                    high_downsample=1, border=0):
     """The hyper-parameters that define the architecture (stored in every weight file)."""
     hp = {"name": ARCHITECTURE, "width": int(width), "channels": int(channels), "scales": SCALES,
           "convs_per_scale": 2, "padding": str(padding)}
     listed = lambda v: list(v) if isinstance(v, tuple) else v  # noqa: E731  JSON has lists, not tuples
     extra = {"centered": centered, "conditioning": conditioning, "sigma_split": listed(sigma_split),
-             "high_downsample": listed(high_downsample)}
+             "high_downsample": listed(high_downsample), "border": listed(border)}
     return {**hp, **{k: v for k, v in extra.items() if v != OPTIONAL[k]}}
 
 
@@ -84,6 +86,15 @@ def expert_levels(hparams):
     splits = [] if split is None else list(split) if isinstance(split, (list, tuple)) else [split]
     downs = list(down) if isinstance(down, (list, tuple)) else [down] * max(len(splits), 1)
     return splits, downs
+
+
+def expert_borders(hparams):
+    """The ``border`` of each noise-level expert, lowest first (one per expert: ``len(splits) + 1``).
+
+    An integer is the lowest expert's (the others have none); a list gives one per expert.
+    """
+    border, n = hparams.get("border", 0), len(expert_levels(hparams)[0]) + 1
+    return list(border) if isinstance(border, (list, tuple)) else [border] + [0] * (n - 1)
 
 
 def _one_or_list(values):
@@ -115,6 +126,12 @@ def validate_hparams(hp):
             raise ValueError(f"architecture {key} must be an integer between 1 and {top}; got {hp[key]!r}")
     if hp["padding"] not in PADDINGS:
         raise ValueError(f"architecture padding must be one of {PADDINGS}; got {hp['padding']!r}")
+    border = hp.get("border", 0)
+    borders = list(border) if isinstance(border, (list, tuple)) else [border]
+    if not all(isinstance(b, int) and not isinstance(b, bool) and 0 <= b <= MAX_BORDER and b % 4 == 0
+               for b in borders) or (isinstance(border, (list, tuple)) and len(borders) != len(expert_levels(hp)[0]) + 1):
+        raise ValueError(f"architecture border must be a multiple of 4 in [0, {MAX_BORDER}] (keeping the pooling grid "
+                         f"on the image's), or a list of them, one per expert; got {border!r}")
     if not isinstance(hp.get("centered", False), bool):
         raise ValueError(f"architecture centered must be true or false; got {hp['centered']!r}")
     if hp.get("conditioning", "none") not in CONDITIONINGS:
@@ -218,17 +235,25 @@ class BiasFreeUNet(nn.Module):
         pixels of a 64² image cannot (docs/theory.md §16; the multiscale idea of Guth, Kadkhodaie,
         Mallat and Simoncelli).  With several splits, one block size per split (``f_k`` for the
         expert above ``s_k``), each a multiple of the one before.
+    border : int or list of int
+        Pixels (a multiple of 4) of the image reflected around an expert's input, cropped off its
+        output (an integer: the lowest expert's; a list: one per expert, lowest first): ``D(y) = C D₀(R y)``, ``R`` the
+        reflection (a linear map: homogeneity is kept), ``C`` the crop.  Applied the same way in
+        training and use.  Without it, zero padding makes the pixels at the image's border and corners
+        see a dark frame; their small error is invisible in a denoising table but the sampler
+        integrates it over ~5 decades of σ into specks at the corners (docs/theory.md §17).
     """
 
     def __init__(self, width=32, channels=1, padding="zeros", scales=SCALES, convs_per_scale=2, name=ARCHITECTURE,
-                 centered=False, conditioning="none", sigma_split=None, high_downsample=1):
+                 centered=False, conditioning="none", sigma_split=None, high_downsample=1, border=0):
         super().__init__()
         validate_hparams({"name": name, "width": width, "channels": channels, "scales": scales,
                           "convs_per_scale": convs_per_scale, "padding": padding, "centered": centered,
                           "conditioning": conditioning, "sigma_split": sigma_split,
-                          "high_downsample": high_downsample})
+                          "high_downsample": high_downsample, "border": border})
         w = [width * 2 ** s for s in range(SCALES)]
-        self.hparams = default_hparams(width, channels, padding, centered, conditioning, sigma_split, high_downsample)
+        self.hparams = default_hparams(width, channels, padding, centered, conditioning, sigma_split, high_downsample,
+                                       border)
         self.high = None if sigma_split is None else self._next_expert(width, channels, padding, centered, conditioning)
         self.conditioned = bias = conditioning != "none"
         if centered or self.conditioned:
@@ -251,6 +276,9 @@ class BiasFreeUNet(nn.Module):
         (_, *splits), (f, *downs) = expert_levels(self.hparams)
         rest = {} if not splits else {"sigma_split": _one_or_list([v / f for v in splits]),
                                       "high_downsample": _one_or_list([d // f for d in downs])}
+        above = expert_borders(self.hparams)[1:]
+        if any(above):
+            rest["border"] = _one_or_list(above)
         return BiasFreeUNet(width, channels, padding, centered=centered, conditioning=conditioning, **rest)
 
     def _features(self, h):
@@ -264,25 +292,34 @@ class BiasFreeUNet(nn.Module):
             h = dec(torch.cat([up(h), skip], dim=1))
         return self.out(h)
 
+    def _bordered(self, fn, y, *args):
+        """``fn(y, *args)`` on ``y`` with ``border`` reflected pixels around it, cropped back."""
+        b = expert_borders(self.hparams)[0]
+        if not b:
+            return fn(y, *args)
+        h, w = y.shape[-2:]
+        mode = "circular" if self.hparams["padding"] == "circular" else "reflect" if b < min(h, w) else "replicate"
+        return fn(F.pad(y, (b, b, b, b), mode=mode), *args)[..., b:b + h, b:b + w]
+
     def forward(self, y, sigma=None):
         """``D(y)`` (blind, centered: ``sigma`` is ignored) or ``D(y, σ)`` (conditioned: ``sigma`` a
         positive float or a tensor of one σ per image is required)."""
         if not self.conditioned:
             m = getattr(self, "mean", None)
             u = y if m is None else y - m.to(y.dtype)
-            out = u - self._features(u)
+            out = u - self._bordered(self._features, u)
             return out if m is None else out + m.to(y.dtype)
         if sigma is None:
             raise ValueError("a sigma-conditioned U-Net needs sigma: call it as module(y, sigma)")
         s = torch.as_tensor(sigma, dtype=y.dtype, device=y.device).reshape(-1).expand(y.shape[0])
         if self.high is None:
-            return self._conditioned(y, s)
+            return self._bordered(self._conditioned, y, s)
         high = s > expert_levels(self.hparams)[0][0]
         n_high = int(high.sum())
         if n_high in (0, len(s)):  # one expert for the whole batch (autograd and torch.func friendly)
-            return self._high(y, s) if n_high else self._conditioned(y, s)
+            return self._high(y, s) if n_high else self._bordered(self._conditioned, y, s)
         out = torch.empty_like(y)
-        out[~high] = self._conditioned(y[~high], s[~high])
+        out[~high] = self._bordered(self._conditioned, y[~high], s[~high])
         out[high] = self._high(y[high], s[high])
         return out
 

@@ -211,8 +211,12 @@ def read_init(path):
 
 
 def warm_start(model, path, state):
-    """Load ``state`` into ``model``; refuse another architecture (one line naming both)."""
-    if state["architecture"] != model.hparams:
+    """Load ``state`` into ``model``; refuse another architecture (one line naming both).  The ``border``
+    key may differ: it changes what the network sees, not its weights."""
+    def weights_of(hp):
+        return {k: v for k, v in hp.items() if k != "border"}
+
+    if weights_of(state["architecture"]) != weights_of(model.hparams):
         raise ValueError(f"init {os.fspath(path)} has architecture {state['architecture']}, this run builds "
                          f"{model.hparams}: same --width, --padding and --variant needed")
     model.load_state_dict(state["state"])

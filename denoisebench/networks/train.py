@@ -164,6 +164,11 @@ def _check_args(cfg):
             raise ValueError(f"unknown {key} {cfg[key]!r}; valid: {', '.join(table)}")
     if cfg["padding"] not in ("zeros", "circular"):
         raise ValueError(f"padding must be zeros or circular; got {cfg['padding']!r}")
+    from ._bfunet import MAX_BORDER
+
+    b = cfg.get("border", 0)
+    if not isinstance(b, int) or isinstance(b, bool) or not 0 <= b <= MAX_BORDER or b % 4:
+        raise ValueError(f"border must be a multiple of 4 in [0, {MAX_BORDER}]; got {b!r}")
 
 
 def _validate(model, x_val, y_val, s_val):
@@ -207,7 +212,8 @@ def train(dataset_spec, n_train=2048, steps=5000, patch=None, width=32, seed=0, 
           sigma_max=1.0, batch=32, lr=1e-3, resume=True, progress=True, *, sigma_min=0.005,
           sigma_sampling="log-uniform", weighting="edm", padding="zeros", n_val=16, val_every=250,
           ckpt_every=250, warmup=0.02, final_lr=0.01, clip=1.0, amp=None, checkpoint=None,
-          keep_checkpoint=False, stop_at=None, variant="blind", augment="none", init=None, downsample=1):
+          keep_checkpoint=False, stop_at=None, variant="blind", augment="none", init=None, downsample=1,
+          border=0):
     """Train a U-Net on ``dataset_spec`` and write its weights to ``out`` (safetensors).
 
     Parameters
@@ -246,6 +252,10 @@ def train(dataset_spec, n_train=2048, steps=5000, patch=None, width=32, seed=0, 
     downsample : int
         Train on the images averaged over ``f × f`` blocks (a σ-conditioned network for the large σ
         of a ``sigma_split`` pair, :mod:`denoisebench.networks._bfunet`; its σ range is the small image's).
+    border : int
+        Pixels of reflected image around the network's input, cropped off its output (a multiple of 4,
+        0 = none; the architecture key ``border`` of :class:`~denoisebench.networks._bfunet.BiasFreeUNet`).
+        A warm start may add it to a network trained without (the weights are the same shapes).
     keep_checkpoint : bool
         Keep the checkpoint after the weights are written (default: remove it).
     stop_at : int, optional
@@ -282,6 +292,8 @@ def train(dataset_spec, n_train=2048, steps=5000, patch=None, width=32, seed=0, 
            "ckpt_every": ckpt_every, "warmup": float(warmup), "final_lr": float(final_lr), "clip": float(clip or 0)}
     if downsample != 1:  # recorded only when used: earlier checkpoints keep their exact settings
         cfg["downsample"] = downsample
+    if border != 0:
+        cfg["border"] = border
     _check_args(cfg)
     if stop_at is not None and (not isinstance(stop_at, int) or isinstance(stop_at, bool) or stop_at < 1):
         raise ValueError(f"stop_at must be None or an integer >= 1 (steps to run before stopping); got {stop_at!r}")
@@ -310,7 +322,8 @@ def train(dataset_spec, n_train=2048, steps=5000, patch=None, width=32, seed=0, 
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = build(default_hparams(width, data.shape[1], cfg["padding"], **VARIANTS[variant]))
+        model = build(default_hparams(width, data.shape[1], cfg["padding"], **VARIANTS[variant],
+                                      border=cfg.get("border", 0)))
     if init_state is not None:
         warm_start(model, init, init_state[1])
     _set_data_buffers(model, data[:n_train], cfg["sigma_data"])

@@ -340,15 +340,16 @@ def join_experts(low, high, split, out):
         Another architecture, variant or dataset, a σ range that leaves a gap at ``split``, or a
         file :func:`load_weights` refuses; all before anything is written.
     """
-    from ._bfunet import _one_or_list, build, expert_levels
+    from ._bfunet import _one_or_list, build, expert_borders, expert_levels
     from ..store.fingerprint import file_sha256
 
     split = float(split)
     models, metas = zip(*(load_weights(p) for p in (low, high)))
     arch = [dict(m.hparams) for m in models]
     splits, downs = expert_levels(arch[1])
-    single_high = {k: v for k, v in arch[1].items() if k not in ("sigma_split", "high_downsample")}
-    if arch[0] != single_high or arch[0].get("conditioning", "none") == "none" or "sigma_split" in arch[0]:
+    single_high = {k: v for k, v in arch[1].items() if k not in ("sigma_split", "high_downsample", "border")}
+    low_arch = {k: v for k, v in arch[0].items() if k != "border"}
+    if low_arch != single_high or arch[0].get("conditioning", "none") == "none" or "sigma_split" in arch[0]:
         raise ValueError(f"join_experts needs a single conditioned network and a conditioned network (or set of "
                          f"experts) of one architecture; got {arch[0]} and {arch[1]}")
     lo, hi = (m["training"] for m in metas)
@@ -362,8 +363,10 @@ def join_experts(low, high, split, out):
         raise ValueError(f"join_experts: split {split:g} must lie in both σ ranges: low [{lo['sigma_min']:g}, "
                          f"{lo['sigma_max']:g}], high [{hi_range[0]:g}, {first_top:g}] (image σ)")
     all_splits, all_downs = [split, *(f * v for v in splits)], [f, *(f * d for d in downs[:len(splits)])]
-    joined = build({**arch[0], "sigma_split": _one_or_list(all_splits), **(
-        {"high_downsample": _one_or_list(all_downs)} if all_downs != [1] * len(all_downs) else {})})
+    borders = [arch[0].get("border", 0), *expert_borders(arch[1])]
+    joined = build({**low_arch, "sigma_split": _one_or_list(all_splits), **(
+        {"high_downsample": _one_or_list(all_downs)} if all_downs != [1] * len(all_downs) else {}), **(
+        {"border": borders[0] if not any(borders[1:]) else borders} if any(borders) else {})})
     joined.load_state_dict({**models[0].state_dict(), **{f"high.{k}": v for k, v in models[1].state_dict().items()}})
 
     def summary(path, t, rng):

@@ -39,6 +39,7 @@ import numpy as np
 
 from .._array_api import asarray_like, device_of, to_numpy, validate_batch
 from ..noise import STREAMS, image_rng
+from ._schedules import SCHEDULES, geometric_sigmas, karras_sigmas, vp_sigmas
 from .score import tweedie_score
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "SCHEDULES",
     "SampleResult",
     "ascent",
+    "churn_levels",
     "euler",
     "euler_maruyama",
     "geometric_sigmas",
@@ -53,66 +55,9 @@ __all__ = [
     "initial_noise",
     "karras_sigmas",
     "sample_rngs",
+    "validate_churn",
     "vp_sigmas",
 ]
-
-
-# -- noise schedules ----------------------------------------------------------------------
-def _check_schedule_args(n_steps, sigma_min, sigma_max):
-    if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 1:
-        raise ValueError(f"n_steps must be an integer >= 1; got {n_steps!r}")
-    if not (math.isfinite(sigma_min) and math.isfinite(sigma_max) and 0 < sigma_min < sigma_max):
-        raise ValueError(f"need 0 < sigma_min < sigma_max (finite); got sigma_min={sigma_min}, sigma_max={sigma_max}")
-
-
-def karras_sigmas(n_steps, sigma_min=0.002, sigma_max=80.0, rho=7.0):
-    """EDM's schedule: ``σ_i = (σ_max^{1/ρ} + i/(N−1) (σ_min^{1/ρ} − σ_max^{1/ρ}))^ρ``, ``σ_N = 0``.
-
-    Returns a float64 array of ``n_steps + 1`` values from ``sigma_max`` down to
-    ``sigma_min``, then 0 (with ``n_steps = 1``: ``[sigma_max, 0]``).
-
-    References
-    ----------
-    Karras et al., NeurIPS 2022, eq. 5 (ρ = 7 balances the error over the steps).
-    """
-    _check_schedule_args(n_steps, sigma_min, sigma_max)
-    if not rho > 0:
-        raise ValueError(f"rho must be > 0; got {rho}")
-    frac = np.linspace(0.0, 1.0, int(n_steps))
-    head = (sigma_max ** (1 / rho) + frac * (sigma_min ** (1 / rho) - sigma_max ** (1 / rho))) ** rho
-    return np.append(head, 0.0)
-
-
-def geometric_sigmas(n_steps, sigma_min=0.002, sigma_max=80.0):
-    """Log-spaced ``σ_max … σ_min`` (``n_steps`` values, as in Song et al.'s VE SDE), then ``σ_N = 0``."""
-    _check_schedule_args(n_steps, sigma_min, sigma_max)
-    return np.append(np.geomspace(sigma_max, sigma_min, int(n_steps)), 0.0)
-
-
-def vp_sigmas(n_steps, sigma_min=0.002, sigma_max=80.0):
-    """Variance-preserving Ornstein–Uhlenbeck schedule: equal steps in the OU time, ``σ_N = 0``.
-
-    The OU diffusion ``dX = −X dt + √2 dW`` gives ``X_t = e^{−t} X_0 + √(1 − e^{−2t}) Z``, so
-    ``e^{t} X_t = X_0 + σ(t) Z`` with ``σ(t) = √(e^{2t} − 1)``: the same noisy images as the
-    variance-exploding process, re-timed.  The schedule takes ``n_steps`` times equally spaced
-    from ``t(σ_max)`` to ``t(σ_min)``, ``t(σ) = ½ log(1 + σ²)``, then ``σ_N = 0``; the samplers run
-    in the unscaled variable ``e^{t} X_t``.  Near σ_max it is geometric in σ (``t ≈ log σ``),
-    near σ_min uniform in σ² (``t ≈ σ²/2``): few steps at small σ.
-
-    References
-    ----------
-    Song et al., ICLR 2021, eq. 11 (VP SDE, here with constant β = 2); Karras et al.,
-    NeurIPS 2022, Table 1 (a VP schedule expressed as σ(t)).
-    """
-    _check_schedule_args(n_steps, sigma_min, sigma_max)
-    t = np.linspace(0.5 * math.log1p(sigma_max ** 2), 0.5 * math.log1p(sigma_min ** 2), int(n_steps))
-    head = np.sqrt(np.expm1(2 * t))
-    head[0], head[-1] = sigma_max, sigma_min  # exact ends (no round-off through log/exp)
-    return np.append(head, 0.0)
-
-
-#: Noise schedules by name: ``SCHEDULES[name](n_steps, sigma_min, sigma_max)``.
-SCHEDULES = {"karras": karras_sigmas, "geometric": geometric_sigmas, "vp": vp_sigmas}
 
 
 # -- randomness ----------------------------------------------------------------------------
@@ -223,18 +168,52 @@ def _fixed_result(x, count, s, n):
 
 
 # -- samplers --------------------------------------------------------------------------------
-def heun(denoiser, x_init, sigmas, rng=None):
-    """EDM's deterministic sampler: Heun's 2nd-order method on the probability-flow ODE.
+def heun(denoiser, x_init, sigmas, rng=None, s_churn=0.0, s_tmin=0.0, s_tmax=math.inf, s_noise=1.0):
+    """EDM's sampler: Heun's 2nd-order method on the probability-flow ODE, deterministic or stochastic.
 
     ``dx/dσ = (x − D(x; σ)) / σ = −σ ∇ log p_σ(x)``, from ``σ_0`` down to ``σ_N``; the last
     step, to σ = 0, is a plain Euler step (which lands on ``D(x; σ_{N−1})``).  NFE = 2N − 1
-    when σ_N = 0 (2N otherwise).  ``rng`` is accepted for the common signature and unused.
+    when σ_N = 0 (2N otherwise).
+
+    With ``s_churn > 0`` (EDM's Algorithm 2), each step whose ``σ_i`` lies in ``[s_tmin, s_tmax]``
+    first raises the noise level to ``σ̂_i = (1 + γ) σ_i``, ``γ = min(s_churn/N, √2 − 1)``, by adding
+    fresh noise of std ``s_noise √(σ̂_i² − σ_i²)`` (a draw of p_σ̂ if ``x`` was one of p_σ_i), then
+    steps from ``σ̂_i`` to ``σ_{i+1}``.  The fresh noise is a Langevin-like correction: errors an
+    inexact denoiser made at larger σ are partly forgotten instead of carried along the
+    deterministic flow.  Step noise is per sample from ``rng`` (drawn only when ``s_churn > 0``).
+
+    Parameters
+    ----------
+    s_churn : float
+        Total stochasticity (0: the deterministic sampler, bit for bit).
+    s_tmin, s_tmax : float
+        The σ range where noise is added.
+    s_noise : float
+        Scale of the added noise (EDM: slightly above 1 offsets a denoiser's excess smoothing).
 
     References
     ----------
-    Karras et al., NeurIPS 2022, Algorithm 2 with S_churn = 0; docs/theory.md §8.
+    Karras et al., NeurIPS 2022, Algorithm 2 and §4 ("Stochastic sampling"); docs/theory.md §8.
     """
-    return _probability_flow(denoiser, x_init, sigmas, second_order=True)
+    churn = validate_churn(s_churn, s_tmin, s_tmax, s_noise)
+    return _probability_flow(denoiser, x_init, sigmas, second_order=True, churn=churn, rng=rng)
+
+
+def validate_churn(s_churn, s_tmin, s_tmax, s_noise):
+    """Validated ``(s_churn, s_tmin, s_tmax, s_noise)`` as floats, or None for the deterministic sampler."""
+    values = (s_churn, s_tmin, s_tmax, s_noise)
+    numbers = all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) for v in values)
+    if not numbers or not (0 <= s_churn < math.inf and 0 <= s_tmin <= s_tmax and 0 < s_noise < math.inf):
+        raise ValueError("need 0 <= s_churn < inf, 0 <= s_tmin <= s_tmax and 0 < s_noise < inf; got "
+                         f"s_churn={s_churn!r}, s_tmin={s_tmin!r}, s_tmax={s_tmax!r}, s_noise={s_noise!r}")
+    return None if s_churn == 0 else tuple(float(v) for v in values)
+
+
+def churn_levels(sigmas, s_churn, s_tmin=0.0, s_tmax=math.inf):
+    """EDM's raised levels ``σ̂_i = (1 + γ_i) σ_i``, one per step of the schedule ``sigmas`` (:func:`heun`)."""
+    s = np.asarray(sigmas, dtype=np.float64)[:-1]
+    gamma = min(float(s_churn) / s.size, math.sqrt(2) - 1)
+    return np.where((s >= s_tmin) & (s <= s_tmax), (1 + gamma) * s, s)
 
 
 def euler(denoiser, x_init, sigmas, rng=None):
@@ -251,21 +230,26 @@ def euler(denoiser, x_init, sigmas, rng=None):
     return _probability_flow(denoiser, x_init, sigmas, second_order=False)
 
 
-def _probability_flow(denoiser, x_init, sigmas, second_order):
+def _probability_flow(denoiser, x_init, sigmas, second_order, churn=None, rng=None):
     s = _check_sigmas(sigmas)
     validate_batch(x_init)
     t, D = [float(v) for v in s], _Counted(denoiser)
     score = tweedie_score(D)
+    raised = [float(v) for v in churn_levels(s, *churn[:3])] if churn else t[:-1]
+    gens = _generators(rng, x_init.shape[0]) if churn else None
 
     def d(x, sigma):  # dx/dσ = (x − D(x; σ)) / σ
         return -sigma * score(x, sigma)
 
     x = x_init
     for i in range(len(t) - 1):
-        d_i = d(x, t[i])
-        x_next = x + (t[i + 1] - t[i]) * d_i  # Euler step
+        t_hat = raised[i]
+        if t_hat != t[i]:  # EDM's churn: raise the noise level to t_hat with fresh noise
+            x = x + churn[3] * math.sqrt(t_hat ** 2 - t[i] ** 2) * _step_noise(gens, x)
+        d_i = d(x, t_hat)
+        x_next = x + (t[i + 1] - t_hat) * d_i  # Euler step
         if second_order and t[i + 1] != 0:  # Heun's 2nd-order correction
-            x_next = x + (t[i + 1] - t[i]) * (0.5 * d_i + 0.5 * d(x_next, t[i + 1]))
+            x_next = x + (t[i + 1] - t_hat) * (0.5 * d_i + 0.5 * d(x_next, t[i + 1]))
         x = x_next
     return _fixed_result(x, D, s, x_init.shape[0])
 

@@ -33,7 +33,7 @@ import math
 import numpy as np
 
 from .. import compare
-from . import SCHEDULES
+from . import SCHEDULES, churn_levels
 
 __all__ = [
     "CLOSED_FORM_SAMPLERS",
@@ -78,7 +78,7 @@ def nfe(sampler, steps):
     return 2 * int(steps) - 1 if sampler == "heun" else int(steps)
 
 
-def propagate(sampler, sigmas, p, sigma_init=None):
+def propagate(sampler, sigmas, p, sigma_init=None, churn=None):
     """Per-mode variance of ``x − μ`` after ``sampler`` runs the schedule ``sigmas`` with the exact denoiser.
 
     Parameters
@@ -88,6 +88,9 @@ def propagate(sampler, sigmas, p, sigma_init=None):
     p : (H, W) array, the data spectrum ``P(k) > 0`` (eigenvalues of the covariance, full grid)
     sigma_init : float, optional
         Std of the white initial noise (default ``σ_0``: ``x_0 = μ + σ_0 z``).
+    churn : tuple ``(s_churn, s_tmin, s_tmax, s_noise)``, optional
+        Heun only: EDM's stochastic steps (:func:`~denoisebench.sampling.heun`).  Before step ``i`` the
+        fresh noise adds ``s_noise² (σ̂_i² − σ_i²)`` to every mode's variance, and the step runs from ``σ̂_i``.
 
     Returns
     -------
@@ -97,10 +100,14 @@ def propagate(sampler, sigmas, p, sigma_init=None):
         raise ValueError("sampler 'ascent' has no closed form: its step and noise scale σ_t = ‖D(y) − y‖/√N "
                          "depend on the image itself, so a step is not affine per mode")
     nfe(sampler, 1)  # validates the name
+    if churn is not None and sampler != "heun":
+        raise ValueError(f"churn is a setting of heun, not of {sampler!r}")
     s, p = _schedule(sigmas), _spectrum(p)
+    raised = s[:-1] if churn is None else churn_levels(s, *churn[:3])
     v = np.full_like(p, float(s[0] if sigma_init is None else sigma_init) ** 2)
     a = lambda sig: sig / (p + sig * sig)  # noqa: E731  dx/dσ = a x, per mode
-    for lo, hi in zip(s[1:], s[:-1]):
+    for lo, hi, sig in zip(s[1:], raised, s[:-1]):
+        v = v + (0.0 if churn is None else churn[3] ** 2 * (hi * hi - sig * sig))
         h = lo - hi
         if sampler == "euler-maruyama":
             v = ((p + lo * lo) / (p + hi * hi)) ** 2 * v + (hi * hi - lo * lo if lo > 0 else 0.0)
@@ -112,10 +119,10 @@ def propagate(sampler, sigmas, p, sigma_init=None):
     return v
 
 
-def sampler_kl(sampler, sigmas, p, sigma_init=None):
+def sampler_kl(sampler, sigmas, p, sigma_init=None, churn=None):
     """KL(sampler output ‖ data) in nats per image: ``½ Σ_k [v/P − 1 − log(v/P)]`` (means exact)."""
     p = _spectrum(p)
-    return compare.gaussian_kl(propagate(sampler, sigmas, p, sigma_init), p)
+    return compare.gaussian_kl(propagate(sampler, sigmas, p, sigma_init, churn), p)
 
 
 def initial_noise_kl(p, sigma_max):
