@@ -15,30 +15,33 @@ import sys
 import numpy as np
 
 from denoisebench.experiments._structure import HEADLINE, structure_statistics
+from denoisebench.experiments.sample import DEFAULTS
 from denoisebench.registry import make_dataset, make_denoiser
-from denoisebench.sampling import SAMPLERS, initial_noise, karras_sigmas
+from denoisebench.sampling import SAMPLERS, SCHEDULES, initial_noise
 from denoisebench.sampling.sampler_error import default_sigma_max
 
 STARTS = (0.1, 0.3, 1.0, 3.0, 10.0)
 
 
-def path_table(name, n, seed=0, steps=19, sigma_min=0.002):
-    """Rows ``(σ₀, steps left, fraction with the data's geometry)`` for the shipped conditioned network."""
+def path_table(name, n, seed=0):
+    """Rows ``(σ₀, steps left, fraction with the data's geometry)`` for the shipped conditioned network, with
+    ``sample``'s default sampler, schedule, steps, σ_min and training images (:data:`DEFAULTS`)."""
     ds = make_dataset(name)
     key = HEADLINE[name][0]
-    x_train = ds.sample(256, seed, split="train")
+    steps, sampler = DEFAULTS["steps"], SAMPLERS[DEFAULTS["sampler"]]
+    x_train = ds.sample(DEFAULTS["n_train"], seed, split="train")
     x = ds.sample(n, seed, split="test")
     sigma_max = default_sigma_max(x_train)
-    sigmas = karras_sigmas(steps, sigma_min, sigma_max)
+    sigmas = SCHEDULES[DEFAULTS["schedule"]](steps, DEFAULTS["sigma_min"], sigma_max)
     d = make_denoiser("unet:variant=conditioned", dataset=ds)
     z = np.random.default_rng([seed, 20]).standard_normal(x.shape)  # the start's noise, seeded
     rows = [("held-out images", "—", structure_statistics(name, x)[key])]
     for s0 in STARTS:
         tail = np.concatenate([[s0], sigmas[sigmas < s0]])
-        out = SAMPLERS["heun"](d, (x + s0 * z).astype(np.float32), tail, rng=seed).samples
+        out = sampler(d, (x + s0 * z).astype(np.float32), tail, rng=seed).samples
         rows.append((f"{s0:g}", str(len(tail) - 1), structure_statistics(name, np.asarray(out))[key]))
     x0 = initial_noise(n, x.shape[1:], sigma_max, seed, mean=float(x_train.mean())).astype(np.float32)
-    out = SAMPLERS["heun"](d, x0, sigmas, rng=seed).samples
+    out = sampler(d, x0, sigmas, rng=seed).samples
     rows.append((f"{sigma_max:.3g} (default run: mean + σ_max·z)", str(steps), structure_statistics(name, np.asarray(out))[key]))
     return rows
 
