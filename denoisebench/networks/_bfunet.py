@@ -42,8 +42,9 @@ from torch import nn
 from torch.nn import functional as F
 
 __all__ = ["ARCHITECTURE", "BFNorm", "CONDITIONINGS", "BiasFreeUNet", "MAX_BORDER", "MAX_CHANNELS", "MAX_WIDTH",
-           "OPTIONAL", "PADDINGS", "SCALES", "apply_padded", "build", "default_hparams", "edm_scalings",
-           "expected_state", "validate_hparams", "variant_of"]
+           "OPTIONAL", "PADDINGS", "SCALES", "VIEW_KEYS", "apply_padded", "build", "check_border", "default_hparams",
+           "edm_scalings", "expected_state", "expert_borders", "expert_levels", "validate_hparams", "variant_of",
+           "weight_keys"]
 
 #: The architecture name written into weight files.
 ARCHITECTURE = "bf-unet"
@@ -65,6 +66,8 @@ CONDITIONINGS = ("none", "edm")
 OPTIONAL = {"centered": False, "conditioning": "none", "sigma_split": None, "high_downsample": 1, "border": 0}
 #: Largest ``border`` (pixels of reflected image around an expert's input).
 MAX_BORDER = 32
+#: Architecture keys that change what the network sees, not its weights: a warm start or a join may differ in them.
+VIEW_KEYS = ("border",)
 
 
 def default_hparams(width=32, channels=1, padding="zeros", centered=False, conditioning="none", sigma_split=None,
@@ -97,6 +100,21 @@ def expert_borders(hparams):
     return list(border) if isinstance(border, (list, tuple)) else [border] + [0] * (n - 1)
 
 
+def weight_keys(hparams):
+    """``hparams`` without :data:`VIEW_KEYS`: two networks whose weights are interchangeable agree on these."""
+    return {k: v for k, v in hparams.items() if k not in VIEW_KEYS}
+
+
+def check_border(border, n_experts=None):
+    """Raise ``ValueError`` unless ``border`` is a multiple of 4 in ``[0, MAX_BORDER]`` (keeping the pooling
+    grid on the image's) or, with ``n_experts``, a list of ``n_experts`` of them."""
+    borders = list(border) if n_experts and isinstance(border, (list, tuple)) else [border]
+    if not all(isinstance(b, int) and not isinstance(b, bool) and 0 <= b <= MAX_BORDER and b % 4 == 0
+               for b in borders) or (isinstance(border, (list, tuple)) and len(borders) != n_experts):
+        raise ValueError(f"border must be a multiple of 4 in [0, {MAX_BORDER}] (keeping the pooling grid on the "
+                         f"image's){', or a list of them, one per expert' if n_experts else ''}; got {border!r}")
+
+
 def _one_or_list(values):
     return values[0] if len(values) == 1 else list(values)
 
@@ -126,12 +144,10 @@ def validate_hparams(hp):
             raise ValueError(f"architecture {key} must be an integer between 1 and {top}; got {hp[key]!r}")
     if hp["padding"] not in PADDINGS:
         raise ValueError(f"architecture padding must be one of {PADDINGS}; got {hp['padding']!r}")
-    border = hp.get("border", 0)
-    borders = list(border) if isinstance(border, (list, tuple)) else [border]
-    if not all(isinstance(b, int) and not isinstance(b, bool) and 0 <= b <= MAX_BORDER and b % 4 == 0
-               for b in borders) or (isinstance(border, (list, tuple)) and len(borders) != len(expert_levels(hp)[0]) + 1):
-        raise ValueError(f"architecture border must be a multiple of 4 in [0, {MAX_BORDER}] (keeping the pooling grid "
-                         f"on the image's), or a list of them, one per expert; got {border!r}")
+    try:
+        check_border(hp.get("border", 0), n_experts=len(expert_levels(hp)[0]) + 1)
+    except ValueError as exc:
+        raise ValueError(f"architecture {exc}") from None
     if not isinstance(hp.get("centered", False), bool):
         raise ValueError(f"architecture centered must be true or false; got {hp['centered']!r}")
     if hp.get("conditioning", "none") not in CONDITIONINGS:
@@ -254,6 +270,7 @@ class BiasFreeUNet(nn.Module):
         w = [width * 2 ** s for s in range(SCALES)]
         self.hparams = default_hparams(width, channels, padding, centered, conditioning, sigma_split, high_downsample,
                                        border)
+        (self._splits, self._downs), self._borders = expert_levels(self.hparams), expert_borders(self.hparams)
         self.high = None if sigma_split is None else self._next_expert(width, channels, padding, centered, conditioning)
         self.conditioned = bias = conditioning != "none"
         if centered or self.conditioned:
@@ -273,10 +290,10 @@ class BiasFreeUNet(nn.Module):
     def _next_expert(self, width, channels, padding, centered, conditioning):
         """The ``high`` submodule: one network, or (three experts or more) the experts above the first
         split, themselves nested, with σ and block sizes in the units of the ``f₁``-times smaller image."""
-        (_, *splits), (f, *downs) = expert_levels(self.hparams)
+        (_, *splits), (f, *downs) = self._splits, self._downs
         rest = {} if not splits else {"sigma_split": _one_or_list([v / f for v in splits]),
                                       "high_downsample": _one_or_list([d // f for d in downs])}
-        above = expert_borders(self.hparams)[1:]
+        above = self._borders[1:]
         if any(above):
             rest["border"] = _one_or_list(above)
         return BiasFreeUNet(width, channels, padding, centered=centered, conditioning=conditioning, **rest)
@@ -294,7 +311,7 @@ class BiasFreeUNet(nn.Module):
 
     def _bordered(self, fn, y, *args):
         """``fn(y, *args)`` on ``y`` with ``border`` reflected pixels around it, cropped back."""
-        b = expert_borders(self.hparams)[0]
+        b = self._borders[0]
         if not b:
             return fn(y, *args)
         h, w = y.shape[-2:]
@@ -314,7 +331,7 @@ class BiasFreeUNet(nn.Module):
         s = torch.as_tensor(sigma, dtype=y.dtype, device=y.device).reshape(-1).expand(y.shape[0])
         if self.high is None:
             return self._bordered(self._conditioned, y, s)
-        high = s > expert_levels(self.hparams)[0][0]
+        high = s > self._splits[0]
         n_high = int(high.sum())
         if n_high in (0, len(s)):  # one expert for the whole batch (autograd and torch.func friendly)
             return self._high(y, s) if n_high else self._bordered(self._conditioned, y, s)
@@ -325,7 +342,7 @@ class BiasFreeUNet(nn.Module):
 
     def _high(self, y, s):
         """The ``high`` expert, on the ``f × f`` block means when ``high_downsample`` is ``f > 1``."""
-        f = expert_levels(self.hparams)[1][0]
+        f = self._downs[0]
         if f == 1:
             return self.high(y, s)
         h, w = y.shape[-2:]

@@ -211,12 +211,12 @@ def read_init(path):
 
 
 def warm_start(model, path, state):
-    """Load ``state`` into ``model``; refuse another architecture (one line naming both).  The ``border``
-    key may differ: it changes what the network sees, not its weights."""
-    def weights_of(hp):
-        return {k: v for k, v in hp.items() if k != "border"}
+    """Load ``state`` into ``model``; refuse another architecture (one line naming both).  The
+    :data:`~denoisebench.networks._bfunet.VIEW_KEYS` (``border``) may differ: they change what the network
+    sees, not its weights."""
+    from ._bfunet import weight_keys
 
-    if weights_of(state["architecture"]) != weights_of(model.hparams):
+    if weight_keys(state["architecture"]) != weight_keys(model.hparams):
         raise ValueError(f"init {os.fspath(path)} has architecture {state['architecture']}, this run builds "
                          f"{model.hparams}: same --width, --padding and --variant needed")
     model.load_state_dict(state["state"])

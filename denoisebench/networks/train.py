@@ -164,11 +164,9 @@ def _check_args(cfg):
             raise ValueError(f"unknown {key} {cfg[key]!r}; valid: {', '.join(table)}")
     if cfg["padding"] not in ("zeros", "circular"):
         raise ValueError(f"padding must be zeros or circular; got {cfg['padding']!r}")
-    from ._bfunet import MAX_BORDER
+    from ._bfunet import check_border
 
-    b = cfg.get("border", 0)
-    if not isinstance(b, int) or isinstance(b, bool) or not 0 <= b <= MAX_BORDER or b % 4:
-        raise ValueError(f"border must be a multiple of 4 in [0, {MAX_BORDER}]; got {b!r}")
+    check_border(cfg.get("border", 0))
 
 
 def _validate(model, x_val, y_val, s_val):

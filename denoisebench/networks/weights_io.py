@@ -340,15 +340,15 @@ def join_experts(low, high, split, out):
         Another architecture, variant or dataset, a σ range that leaves a gap at ``split``, or a
         file :func:`load_weights` refuses; all before anything is written.
     """
-    from ._bfunet import _one_or_list, build, expert_borders, expert_levels
+    from ._bfunet import _one_or_list, build, expert_borders, expert_levels, weight_keys
     from ..store.fingerprint import file_sha256
 
     split = float(split)
     models, metas = zip(*(load_weights(p) for p in (low, high)))
     arch = [dict(m.hparams) for m in models]
     splits, downs = expert_levels(arch[1])
-    single_high = {k: v for k, v in arch[1].items() if k not in ("sigma_split", "high_downsample", "border")}
-    low_arch = {k: v for k, v in arch[0].items() if k != "border"}
+    single_high = {k: v for k, v in weight_keys(arch[1]).items() if k not in ("sigma_split", "high_downsample")}
+    low_arch = weight_keys(arch[0])
     if low_arch != single_high or arch[0].get("conditioning", "none") == "none" or "sigma_split" in arch[0]:
         raise ValueError(f"join_experts needs a single conditioned network and a conditioned network (or set of "
                          f"experts) of one architecture; got {arch[0]} and {arch[1]}")
