@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import denoisebench as db
+from denoisebench import compare
 from denoisebench.sampling import sampler_error as se
 from denoisebench.sampling import (SCHEDULES, euler, euler_maruyama, heun, initial_noise, karras_sigmas,
                                    vp_sigmas)
@@ -103,11 +104,47 @@ def test_default_sigma_max_is_three_largest_mode_stds():
     assert se.default_sigma_max(x) == pytest.approx(3 * math.sqrt(p.max()), rel=0.15)
 
 
+def test_spectrum_bias_is_the_log_power_error_of_exact_samples():
+    # white data: every mode and ring alike, so the bias is one mode's |log v/P| (Heun's gain by hand)
+    c, sig = 0.3, karras_sigmas(4, 0.01, 2.0)
+    v = sig[0] ** 2
+    for hi, lo in zip(sig[:-1], sig[1:]):
+        a = lambda s: s / (c + s * s)  # noqa: E731
+        g = 1 + (lo - hi) * a(hi)
+        g = 1 + 0.5 * (lo - hi) * (a(hi) + a(lo) * g) if lo > 0 else g
+        v *= g * g
+    assert se.spectrum_bias("heun", sig, np.full((7, 5), c)) == pytest.approx(abs(math.log(v / c)), rel=1e-12)
+    # a real spectrum: the metric of many real samples (an independent computation, Monte Carlo) agrees
+    ds = db.make_dataset("gaussian", size=(16, 16))
+    mean, p = ds.power_spectrum()
+    d = db.make_denoiser("optimal", dataset=ds)
+    sigmas = karras_sigmas(6, 0.01, 3 * math.sqrt(p.max()))
+    x = heun(d, initial_noise(4000, (1, 16, 16), sigmas[0], seed=5, mean=mean), sigmas, rng=5).samples
+    bias = se.spectrum_bias("heun", sigmas, p)
+    data = np.fft.ifft2(np.sqrt(p) * np.fft.fft2(np.random.default_rng(6).standard_normal((4000, 1, 16, 16)))).real
+    assert bias > 0.05  # 6 steps: resolved, not zero
+    assert compare.spectrum_log_error(x, data + mean) == pytest.approx(bias, abs=0.02)
+
+
+def test_sample_default_steps_are_the_rule_of_the_sampler_error_report(tmp_path):
+    import json
+
+    from denoisebench.experiments.sample import DEFAULTS
+    from denoisebench.experiments.sampler_error import run_sampler_error
+
+    run_sampler_error(out=str(tmp_path))  # the report's defaults: gaussian 64², floors at 256 and 64 images
+    r = json.loads((tmp_path / "results.json").read_text())
+    assert DEFAULTS["steps"] == r["chosen_steps"] == max(r["steps_by_kl"], r["steps_by_spectrum"])
+    assert r["steps_by_spectrum"] > r["steps_by_kl"]  # the spectrum is the stricter of the two on gaussian
+
+
 def test_smallest_steps_below_needs_the_kl_to_stay_below():
     rows = [{"sampler": "heun", "schedule": "karras", "steps": n, "kl": kl}
             for n, kl in [(5, 9.0), (10, 0.5), (15, 2.0), (20, 0.4), (25, 0.1)]]
     assert se.smallest_steps_below(rows, 1.0, "heun", "karras") == 20
     assert se.smallest_steps_below(rows, 0.05, "heun", "karras") is None
+    rows = [{**r, "spectrum": 1 / r["steps"]} for r in rows]
+    assert se.smallest_steps_below(rows, 0.15, "heun", "karras", key="spectrum") == 10
 
 
 @pytest.mark.parametrize("call,match", [
@@ -155,16 +192,22 @@ def test_sample_default_sigma_max_follows_the_rule(tmp_path):
 def test_report_writer_chooses_the_smallest_steps_below_the_floor(tmp_path):
     import json
 
-    from denoisebench import compare
     from denoisebench.experiments.sampler_error import run_sampler_error
 
-    run_sampler_error("gaussian:size=16", steps=(4, 8, 16), n_floor=64, out=str(tmp_path))
+    run_sampler_error("gaussian:size=16", steps=(4, 8, 16), n_floor=64, n_samples=64, floor_sets=8, out=str(tmp_path))
     r = json.loads((tmp_path / "results.json").read_text())
     _, p = db.make_dataset("gaussian", size=16).power_spectrum()
     floor = compare.gaussian_kl_floor((16, 16), 64)
     smax = 3 * math.sqrt(p.max())
     kl = [se.sampler_kl("heun", karras_sigmas(n, 0.002, smax), p) for n in range(1, 17)]
-    assert kl[r["chosen_steps"] - 1] < floor <= kl[r["chosen_steps"] - 2]
+    assert kl[r["steps_by_kl"] - 1] < floor <= kl[r["steps_by_kl"] - 2]
+    ds = db.make_dataset("gaussian", size=16)
+    data = ds.sample(64, 0, split="test")
+    psd_floor = np.mean([compare.spectrum_log_error(ds.sample(64, 1 + i, split="test"), data) for i in range(8)])
+    assert r["spectrum_floor"] == pytest.approx(psd_floor, rel=1e-12)
+    bias = [se.spectrum_bias("heun", karras_sigmas(n, 0.002, smax), p) for n in range(1, 17)]
+    assert bias[r["steps_by_spectrum"] - 1] < psd_floor <= bias[r["steps_by_spectrum"] - 2]
+    assert r["chosen_steps"] == max(r["steps_by_kl"], r["steps_by_spectrum"])
     assert (tmp_path / "kl_vs_nfe.png").stat().st_size > 0 and "N = " in (tmp_path / "README.md").read_text()
 
 

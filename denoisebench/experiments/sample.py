@@ -37,12 +37,13 @@ from ._structure import structure_statistics
 
 __all__ = ["build_denoiser", "floor", "range_warnings", "run_sample", "trained_sigma_range"]
 
-#: ``steps``: the smallest Heun/Karras step count whose exact KL on ``gaussian`` (64², σ_max by the
-#: rule below) is below the sampling floor of 256 held-out images (reports/sampler-error/README.md).
+#: ``steps``: the smallest Heun/Karras step count from which on the exact denoiser's samples of ``gaussian``
+#: (64², σ_max by the rule below) have, in closed form, a KL below the floor of 256 held-out images and a
+#: spectrum log-error bias below that metric's floor at 64 samples (reports/sampler-error/README.md).
 #: ``sigma_max`` None: ``SIGMA_MAX_FACTOR · √(max_k P̂(k))`` of the training images
 #: (:func:`denoisebench.sampling.sampler_error.default_sigma_max`).  ``floor_sets``: how many disjoint
 #: sets of ``n`` further held-out images estimate each distance's finite-sample floor (:func:`floor`).
-DEFAULTS = {"sampler": "heun", "schedule": "karras", "steps": 19, "n": 16, "seed": 0, "sigma_max": None,
+DEFAULTS = {"sampler": "heun", "schedule": "karras", "steps": 28, "n": 16, "seed": 0, "sigma_max": None,
             "sigma_min": 0.002, "size": None, "n_train": 256, "n_data": 256, "backend": "numpy", "device": None,
             "dtype": "float32", "floor_sets": 8, "churn": 0.0, "churn_range": (0.0, math.inf), "churn_noise": 1.0,
             "out": "denoisebench-out/sample"}

@@ -45,6 +45,7 @@ __all__ = [
     "propagate",
     "sampler_kl",
     "smallest_steps_below",
+    "spectrum_bias",
 ]
 
 #: Samplers whose step is affine per Fourier mode with the exact Gaussian denoiser.
@@ -125,6 +126,20 @@ def sampler_kl(sampler, sigmas, p, sigma_init=None, churn=None):
     return compare.gaussian_kl(propagate(sampler, sigmas, p, sigma_init, churn), p)
 
 
+def spectrum_bias(sampler, sigmas, p, sigma_init=None, churn=None):
+    """The spectrum log-error exact-denoiser samples have in expectation: ``mean_k |log v̄(k) − log P̄(k)|``.
+
+    ``v`` is :func:`propagate`'s per-mode output variance and ``P`` the data's, both averaged over the rings
+    of :func:`~denoisebench.compare.radial_average`, as :func:`~denoisebench.compare.spectrum_log_error`
+    averages the periodograms of two image sets: the systematic part of that metric, with no
+    finite-sample noise.  0 for an exact sampler.
+    """
+    p = _spectrum(p)
+    _, v = compare.radial_average(propagate(sampler, sigmas, p, sigma_init, churn))
+    _, q = compare.radial_average(p)
+    return float(np.mean(np.abs(np.log(v / q))))
+
+
 def initial_noise_kl(p, sigma_max):
     """KL of the *exact* flow started from ``N(μ, σ_max² I)`` instead of ``N(μ, C + σ_max² I)``.
 
@@ -163,22 +178,23 @@ def kl_table(p, steps, samplers=CLOSED_FORM_SAMPLERS, schedules=tuple(SCHEDULES)
                 raise ValueError(f"unknown schedule {schedule!r}; valid: {', '.join(SCHEDULES)}")
             for n in steps:
                 sig = SCHEDULES[schedule](int(n), sigma_min, sigma_max)
-                rows.append({"sampler": sampler, "schedule": schedule, "steps": int(n),
-                             "nfe": nfe(sampler, n), "kl": sampler_kl(sampler, sig, p)})
+                rows.append({"sampler": sampler, "schedule": schedule, "steps": int(n), "nfe": nfe(sampler, n),
+                             "kl": sampler_kl(sampler, sig, p), "spectrum": spectrum_bias(sampler, sig, p)})
     return rows
 
 
-def smallest_steps_below(rows, threshold, sampler, schedule):
-    """The smallest ``steps`` of ``rows`` (for one sampler and schedule) from which on KL stays below ``threshold``.
+def smallest_steps_below(rows, threshold, sampler, schedule, key="kl"):
+    """The smallest ``steps`` of ``rows`` (for one sampler and schedule) from which on ``row[key]`` (the KL, or
+    the ``'spectrum'`` bias) stays below ``threshold``.
 
     ``None`` if the largest step count is still above it.
     """
-    mine = sorted((r["steps"], r["kl"]) for r in rows if r["sampler"] == sampler and r["schedule"] == schedule)
+    mine = sorted((r["steps"], r[key]) for r in rows if r["sampler"] == sampler and r["schedule"] == schedule)
     if not mine:
         raise ValueError(f"no rows for sampler {sampler!r} with schedule {schedule!r}")
     best = None
-    for steps, kl in reversed(mine):
-        if kl >= threshold:
+    for steps, value in reversed(mine):
+        if value >= threshold:
             break
         best = steps
     return best
