@@ -20,7 +20,7 @@ declare -A BUDGET=(
   [decay]="2.5 min"        # 5 sizes to 512², 10 denoisers, 16 images: 122 s measured (published running beside it)
   [sample]="12 min"        # six datasets × 64 samples × 37 evaluations (the conditioned unet pair dominates)
   [sampler-error]="5 s"   # closed form, no sampling
-  [structure-path]="5 min" # cartoon and disks, 128 images, 12 sampler runs each: 304 s measured
+  [structure-path]="8 min" # cartoon and disks, 128 images, 6 sampler runs each: 304 s measured at 19 steps
   [solve]="3 min"          # gaussian + natural: 122 s measured (published running beside it)
   [performance]="8.5 min"  # two full runs, 498 s measured alone on the machine
   [generalization]="20 min (--jobs 2)"
@@ -43,7 +43,7 @@ decay() {
   rm -f reports/decay/results.sqlite  # every cell recomputed by this code
   denoisebench decay --n 16 --out reports/decay
 }
-sample() {  # the default σ settings (σ_max from the data, 19 Heun steps), 64 samples per denoiser (docs/theory.md §17)
+sample() {  # the default σ settings (σ_max from the data) and steps (28 Heun), 64 samples per denoiser (docs/theory.md §17)
   denoisebench sample --dataset gaussian --denoisers optimal wiener wavelet wavelet-ti curvelet unet:variant=conditioned \
     --n 64 --out reports/sample/gaussian
   denoisebench sample --dataset gmm --denoisers optimal wiener wavelet-ti curvelet unet:variant=conditioned \

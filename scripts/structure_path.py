@@ -3,17 +3,20 @@
     python scripts/structure_path.py --n 128 --out reports/sample/structure-path.md
 
 For ``cartoon`` and ``disks`` (the datasets with a structure statistic, denoisebench/experiments/_structure.py),
-start the default sampler (Heun, Karras, 19 steps, σ_max from the data) part-way: at σ₀, from held-out images
+start the default sampler (Heun, Karras, its default steps, σ_max from the data) part-way: at σ₀, from held-out images
 plus noise of std σ₀ — an exact draw of the noised data law p_σ₀ — and run the schedule's remaining steps
 below σ₀ with the shipped conditioned network.  An exact denoiser keeps every image's geometry from any σ₀
 (the probability flow maps p_σ₀ onto the data), so the fraction lost from a start σ₀ is what the network's
-errors at σ ≤ σ₀ cost; the full default run (σ₀ = σ_max, from the mean plus noise) is the last row.
+errors at σ ≤ σ₀ cost; the full default run (σ₀ = σ_max, from the mean plus noise) is the last row.  Beside
+the geometry, each row's spectrum log-error against 256 further held-out images (``compare.spectrum_log_error``,
+the `sample` reports' first distance): where along the path the samples' power goes.
 """
 import argparse
 import sys
 
 import numpy as np
 
+from denoisebench import compare
 from denoisebench.experiments._structure import HEADLINE, structure_statistics
 from denoisebench.experiments.sample import DEFAULTS
 from denoisebench.registry import make_dataset, make_denoiser
@@ -35,14 +38,18 @@ def path_table(name, n, seed=0):
     sigmas = SCHEDULES[DEFAULTS["schedule"]](steps, DEFAULTS["sigma_min"], sigma_max)
     d = make_denoiser("unet:variant=conditioned", dataset=ds)
     z = np.random.default_rng([seed, 20]).standard_normal(x.shape)  # the start's noise, seeded
-    rows = [("held-out images", "—", structure_statistics(name, x)[key])]
+    reference = ds.sample(256, seed + 1, split="test")  # for the spectrum: images none of the rows uses
+
+    def row(label, n_steps, images):
+        images = np.asarray(images)
+        return label, n_steps, structure_statistics(name, images)[key], compare.spectrum_log_error(images, reference)
+
+    rows = [row("held-out images", "—", x)]
     for s0 in STARTS:
         tail = np.concatenate([[s0], sigmas[sigmas < s0]])
-        out = sampler(d, (x + s0 * z).astype(np.float32), tail, rng=seed).samples
-        rows.append((f"{s0:g}", str(len(tail) - 1), structure_statistics(name, np.asarray(out))[key]))
+        rows.append(row(f"{s0:g}", str(len(tail) - 1), sampler(d, (x + s0 * z).astype(np.float32), tail, rng=seed).samples))
     x0 = initial_noise(n, x.shape[1:], sigma_max, seed, mean=float(x_train.mean())).astype(np.float32)
-    out = sampler(d, x0, sigmas, rng=seed).samples
-    rows.append((f"{sigma_max:.3g} (default run: mean + σ_max·z)", str(steps), structure_statistics(name, np.asarray(out))[key]))
+    rows.append(row(f"{sigma_max:.3g} (default run: mean + σ_max·z)", str(steps), sampler(d, x0, sigmas, rng=seed).samples))
     return rows
 
 
@@ -55,8 +62,9 @@ def main(argv=None):
              f"`python scripts/structure_path.py --n {args.n} --out {args.out}` (n = {args.n} images per row). "
              + " ".join(__doc__.split("\n\n")[2].split()), ""]
     for name in HEADLINE:
-        lines += [f"## {name}: {HEADLINE[name][1]}", "", "| start σ₀ | steps | fraction |", "|---|---:|---:|"]
-        lines += [f"| {a} | {b} | {c:.3f} |" for a, b, c in path_table(name, args.n)] + [""]
+        lines += [f"## {name}: {HEADLINE[name][1]}", "", "| start σ₀ | steps | fraction | spectrum log-error |",
+                  "|---|---:|---:|---:|"]
+        lines += [f"| {a} | {b} | {c:.3f} | {e:.3f} |" for a, b, c, e in path_table(name, args.n)] + [""]
     text = "\n".join(lines)
     if args.out == "-":
         sys.stdout.write(text)
