@@ -26,7 +26,7 @@ from denoisebench.sampling.sampler_error import default_sigma_max
 STARTS = (0.1, 0.3, 1.0, 3.0, 10.0)
 
 
-def path_table(name, n, seed=0):
+def path_table(name, n, seed=0, weights=None):
     """Rows ``(σ₀, steps left, fraction with the data's geometry)`` for the shipped conditioned network, with
     ``sample``'s default sampler, schedule, steps, σ_min and training images (:data:`DEFAULTS`)."""
     ds = make_dataset(name)
@@ -36,7 +36,7 @@ def path_table(name, n, seed=0):
     x = ds.sample(n, seed, split="test")
     sigma_max = default_sigma_max(x_train)
     sigmas = SCHEDULES[DEFAULTS["schedule"]](steps, DEFAULTS["sigma_min"], sigma_max)
-    d = make_denoiser("unet:variant=conditioned", dataset=ds)
+    d = make_denoiser("unet:variant=conditioned" + (f",weights={weights}" if weights else ""), dataset=ds)
     z = np.random.default_rng([seed, 20]).standard_normal(x.shape)  # the start's noise, seeded
     reference = ds.sample(256, seed + 1, split="test")  # for the spectrum: images none of the rows uses
 
@@ -57,14 +57,20 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--n", type=int, default=128)
     p.add_argument("--out", default="-")
+    p.add_argument("--weights", nargs="*", default=[], metavar="DATASET=FILE",
+                   help="another conditioned weight file for a dataset (default: the shipped one)")
     args = p.parse_args(argv)
+    weights = dict(w.split("=", 1) if "=" in w else (w, "") for w in args.weights)
+    if not set(weights) <= set(HEADLINE) or not all(weights.values()):
+        p.error(f"--weights takes DATASET=FILE with DATASET one of {', '.join(HEADLINE)}; got {args.weights}")
     lines = ["# Where samples lose the data's geometry", "",
-             f"`python scripts/structure_path.py --n {args.n} --out {args.out}` (n = {args.n} images per row). "
+             f"`python scripts/structure_path.py --n {args.n} --out {args.out}"
+             + "".join(f" --weights {k}={v}" for k, v in weights.items()) + f"` (n = {args.n} images per row). "
              + " ".join(__doc__.split("\n\n")[2].split()), ""]
     for name in HEADLINE:
         lines += [f"## {name}: {HEADLINE[name][1]}", "", "| start σ₀ | steps | fraction | spectrum log-error |",
                   "|---|---:|---:|---:|"]
-        lines += [f"| {a} | {b} | {c:.3f} | {e:.3f} |" for a, b, c, e in path_table(name, args.n)] + [""]
+        lines += [f"| {a} | {b} | {c:.3f} | {e:.3f} |" for a, b, c, e in path_table(name, args.n, weights=weights.get(name))] + [""]
     text = "\n".join(lines)
     if args.out == "-":
         sys.stdout.write(text)

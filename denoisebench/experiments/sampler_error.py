@@ -130,7 +130,7 @@ def report_markdown(r):
         "`compare.spectrum_log_error` (mean over rings |log P_samples − log P_data|, a column of every `sample` "
         "report) without its finite-sample noise: the rings of the propagated variance v against those of P "
         "(`sampler_error.spectrum_bias`). The ring at k = 0 keeps the start-up deficit of σ_max whatever N; "
-        "the others carry the discretisation error, a few per cent of power in every ring at N = 19.", "",
+        "the others carry the discretisation error, which a Heun step spreads over every ring.", "",
         *table("spectrum"), "",
         "## Sampling floor and the default number of steps", "",
         f"The floor of n images is E[KL] between the Gaussian fitted to n exact samples (mean and periodogram, "
