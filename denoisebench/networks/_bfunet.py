@@ -105,13 +105,13 @@ def weight_keys(hparams):
     return {k: v for k, v in hparams.items() if k not in VIEW_KEYS}
 
 
-def check_border(border, n_experts=None):
-    """Raise ``ValueError`` unless ``border`` is a multiple of 4 in ``[0, MAX_BORDER]`` (keeping the pooling
-    grid on the image's) or, with ``n_experts``, a list of ``n_experts`` of them."""
+def check_border(border, n_experts=None, name="border"):
+    """Raise ``ValueError`` (naming ``name``) unless ``border`` is a multiple of 4 in ``[0, MAX_BORDER]`` (keeping
+    the pooling grid on the image's) or, with ``n_experts``, a list of ``n_experts`` of them."""
     borders = list(border) if n_experts and isinstance(border, (list, tuple)) else [border]
     if not all(isinstance(b, int) and not isinstance(b, bool) and 0 <= b <= MAX_BORDER and b % 4 == 0
                for b in borders) or (isinstance(border, (list, tuple)) and len(borders) != n_experts):
-        raise ValueError(f"border must be a multiple of 4 in [0, {MAX_BORDER}] (keeping the pooling grid on the "
+        raise ValueError(f"{name} must be a multiple of 4 in [0, {MAX_BORDER}] (keeping the pooling grid on the "
                          f"image's){', or a list of them, one per expert' if n_experts else ''}; got {border!r}")
 
 
@@ -144,10 +144,7 @@ def validate_hparams(hp):
             raise ValueError(f"architecture {key} must be an integer between 1 and {top}; got {hp[key]!r}")
     if hp["padding"] not in PADDINGS:
         raise ValueError(f"architecture padding must be one of {PADDINGS}; got {hp['padding']!r}")
-    try:
-        check_border(hp.get("border", 0), n_experts=len(expert_levels(hp)[0]) + 1)
-    except ValueError as exc:
-        raise ValueError(f"architecture {exc}") from None
+    check_border(hp.get("border", 0), n_experts=len(expert_levels(hp)[0]) + 1, name="architecture border")
     if not isinstance(hp.get("centered", False), bool):
         raise ValueError(f"architecture centered must be true or false; got {hp['centered']!r}")
     if hp.get("conditioning", "none") not in CONDITIONINGS:
