@@ -257,3 +257,23 @@ def test_churn_is_a_setting_of_heun_only():
     p = np.ones((4, 4))
     with pytest.raises(ValueError, match="churn"):
         se.propagate("euler", karras_sigmas(3, 0.01, 1.0), p, churn=CHURN)
+
+
+def test_cli_passes_the_spectrum_floor_settings_and_refuses_bad_ones(tmp_path, capsys):
+    import json
+
+    from denoisebench.cli import main
+
+    out = tmp_path / "se"
+    argv = ["sampler-error", "--dataset", "gaussian:size=16", "--steps", "4,8", "--n-floor", "32", "--out", str(out)]
+    assert main([*argv, "--n-samples", "8", "--floor-sets", "2"]) == 0
+    r = json.loads((out / "results.json").read_text())
+    ds = db.make_dataset("gaussian", size=16)
+    data = ds.sample(32, 0, split="test")
+    expected = np.mean([compare.spectrum_log_error(ds.sample(8, 1 + i, split="test"), data) for i in range(2)])
+    assert (r["n_samples"], r["floor_sets"]) == (8, 2) and r["spectrum_floor"] == pytest.approx(expected, rel=1e-12)
+    capsys.readouterr()
+    for bad in (["--floor-sets", "0"], ["--n-samples", "1"], ["--n-samples", "x"]):
+        rc = main([*argv, *bad])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert rc == 2 and len(err) == 1 and bad[0] in err[0] and repr(bad[1]) in err[0], err

@@ -21,7 +21,8 @@ def add_parser(subparsers):
     p.add_argument("--schedule", choices=list(SCHEDULES), default=d["schedule"], help="σ schedule (default %(default)s)")
     p.add_argument("--steps", type=number(int, 1, False), default=d["steps"],
                    help="schedule steps N (heun: 2N−1 evaluations; ignored by ascent) (default %(default)s: "
-                   "Heun's exact KL on gaussian below the floor of 256 images; reports/sampler-error)")
+                   "the fewest Heun steps whose exact samples of gaussian stay below the KL floor of 256 images and the "
+                   "spectrum log-error floor of 64; reports/sampler-error)")
     p.add_argument("--churn", type=number(float, 0, False), default=d["churn"], metavar="S_CHURN",
                    help="heun only: EDM's stochastic steps, S_churn (0: deterministic) (default %(default)s)")
     p.add_argument("--churn-range", type=number(float, 0, False), nargs=2, default=d["churn_range"],
