@@ -37,6 +37,7 @@ import numpy as np
 
 import denoisebench as db
 from denoisebench import sampling
+from denoisebench.experiments.sample import DEFAULTS as SAMPLE_DEFAULTS  # `denoisebench sample`'s settings
 
 n = 64
 saved = os.environ.get("DENOISEBENCH_CACHE")
@@ -73,11 +74,11 @@ def excess_kurtosis(fields):
 # Samples from the σ-conditioned U-Net's prior
 # --------------------------------------------
 # σ_max = 3 × the largest per-mode standard deviation of the fields (here the magnetisation mode
-# k = 0), as ``denoisebench sample`` sets it; its default 28 Heun steps from the same seeded noise.
+# k = 0), as ``denoisebench sample`` sets it; its default Heun steps (28) from the same seeded noise.
 unet = db.make_denoiser("unet:variant=conditioned", dataset=critical_ds)
 centred = critical[:, 0] - critical.mean()
 sigma_max = 3 * float(np.sqrt(np.max(np.mean(np.abs(np.fft.fft2(centred)) ** 2, axis=0) / centred[0].size)))
-sigmas = sampling.karras_sigmas(28, sigma_min=0.002, sigma_max=sigma_max)
+sigmas = sampling.karras_sigmas(SAMPLE_DEFAULTS["steps"], sigma_min=0.002, sigma_max=sigma_max)
 x_init = sampling.initial_noise(16, (1, 32, 32), sigma_max, seed=0, mean=float(critical.mean())).astype(np.float32)
 generated = np.asarray(sampling.heun(unet, x_init, sigmas).samples, dtype=np.float64)
 

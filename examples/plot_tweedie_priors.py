@@ -30,6 +30,7 @@ import numpy as np
 
 import denoisebench as db
 from denoisebench import sampling
+from denoisebench.experiments.sample import DEFAULTS as SAMPLE_DEFAULTS  # `denoisebench sample`'s settings
 
 ds = db.make_dataset("gaussian:size=32")
 mu, P = ds.power_spectrum()
@@ -80,7 +81,7 @@ for sigma in (0.05, 0.2, 1.0, 3.0):
 xc = x_train - x_train.mean()
 P_hat = np.mean(np.abs(np.fft.fft2(xc[:, 0])) ** 2, axis=0) / (H * W)  # periodogram of the data
 sigma_max = 3 * float(np.sqrt(P_hat.max()))
-sigmas = sampling.karras_sigmas(28, sigma_min=0.002, sigma_max=sigma_max)
+sigmas = sampling.karras_sigmas(SAMPLE_DEFAULTS["steps"], sigma_min=0.002, sigma_max=sigma_max)
 n = 4
 x_init = sampling.initial_noise(n, (1, H, W), sigma_max, seed=0, mean=float(x_train.mean())).astype(np.float32)
 samples = {}
