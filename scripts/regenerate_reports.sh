@@ -2,7 +2,7 @@
 # Regenerate the committed reports under reports/ — the ONLY way they are rewritten (no command writes
 # there by default). Each entry: the command, and its budget measured on the 2-core CPU machine.
 #
-#   scripts/regenerate_reports.sh            # the fast ones (latest, decay, sample, structure-path, sampler-error)
+#   scripts/regenerate_reports.sh            # the fast ones (latest, decay, sample, structure-path, gain-error, sampler-error)
 #   scripts/regenerate_reports.sh latest     # one report by name
 #   scripts/regenerate_reports.sh all        # everything CPU-only, generalization and published included (~35 min)
 #
@@ -20,7 +20,8 @@ declare -A BUDGET=(
   [decay]="2.5 min"        # 5 sizes to 512², 10 denoisers, 16 images: 122 s measured (published running beside it)
   [sample]="12 min"        # six datasets × 64 samples × 37 evaluations (the conditioned unet pair dominates)
   [sampler-error]="5 s"   # closed form, no sampling
-  [structure-path]="12 min" # cartoon and disks, 128 images, 6 sampler runs each: 694 s at 28 steps (other lane running beside it)
+  [gain-error]="3 min"    # 175 s measured sharing the cores; gaussian's network against the exact Wiener gain; reads reports/sample/gaussian
+  [structure-path]="17 min" # cartoon and disks, 128 images, 6 sampler runs each: 694–1032 s at 28 steps (other lanes beside it)
   [solve]="3 min"          # gaussian + natural: 122 s measured (published running beside it)
   [performance]="8.5 min"  # two full runs, 498 s measured alone on the machine
   [generalization]="20 min (--jobs 2)"
@@ -70,6 +71,9 @@ solve() {  # inverse problems, 64², 4 images: the exact Gaussian posterior as t
 structure-path() {  # where along the σ path the shipped conditioned networks lose the data's geometry
   python scripts/structure_path.py --n 128 --out reports/sample/structure-path.md
 }
+gain-error() {  # at which σ the gaussian network makes its samples' spectrum error (docs/theory.md §17)
+  python scripts/gain_error.py > reports/sample/gain-error.md
+}
 sampler-error() {
   denoisebench sampler-error --out reports/sampler-error
 }
@@ -98,8 +102,8 @@ curvelet-frames() {
   python scripts/curvelet_frames.py reports/curvelet-frames.md
 }
 
-FAST=(latest decay sample structure-path sampler-error)
-ALL=(latest decay sample structure-path sampler-error solve performance generalization published color ffdnet)
+FAST=(latest decay sample structure-path gain-error sampler-error)
+ALL=(latest decay sample structure-path gain-error sampler-error solve performance generalization published color ffdnet)
 case "${1:-fast}" in
   fast) targets=("${FAST[@]}") ;;
   all) targets=("${ALL[@]}") ;;

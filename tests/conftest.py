@@ -48,3 +48,15 @@ def fitted(denoiser, shape, seed=0):
     if getattr(denoiser, "learns", False):
         denoiser.fit(np.random.default_rng(seed).random((8, *shape[1:])))
     return denoiser
+
+
+def load_script(name):
+    """The module ``scripts/<name>.py`` (the scripts are not a package), for tests of their functions."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

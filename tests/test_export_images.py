@@ -2,23 +2,17 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from conftest import load_script
 from denoisebench.datasets._natural import RGB_SOURCES, SOURCES
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def export():
-    spec = importlib.util.spec_from_file_location("export_images", ROOT / "scripts" / "export_images.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("export_images")
 
 
 def test_writes_the_test_photographs_at_their_own_sizes(export, tmp_path):

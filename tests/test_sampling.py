@@ -386,6 +386,39 @@ def test_run_sample_passes_churn_to_heun_and_says_so(tmp_path):
     assert "S_churn 2 on σ ∈ [0.05, 1], S_noise 1.01" in (tmp_path / "comparison.md").read_text()
 
 
+def test_run_sample_scores_training_sets_against_both_splits(tmp_path):
+    """The training floor (further training images against the training reference) and the split shift
+    (the same images against the held-out reference) recomputed from the dataset; the report's cells."""
+    from denoisebench.experiments.sample import run_sample
+
+    run_sample("natural:size=16", ["wiener"], out=str(tmp_path), n=3, steps=4, n_train=12, n_data=10,
+               dtype="float64", sigma_max=2.0, floor_sets=4)
+    ds = db.make_dataset("natural", size=16)
+    x_train = ds.sample(12, 0, split="train")
+    sets = ds.sample(12 + 3 * 4, 0, split="train")[12:].reshape(4, 3, 1, 16, 16)
+    x_test = ds.sample(10, 0, split="test")
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    for key, reference in (("train_floor", x_train), ("split_shift", x_test)):
+        sliced = [compare.sliced_wasserstein(x, reference) for x in sets]
+        assert metrics[key]["sets"] == 4
+        assert metrics[key]["sliced_w1"]["mean"] == pytest.approx(np.mean(sliced), rel=1e-12)
+        assert metrics[key]["sliced_w1"]["max"] == pytest.approx(max(sliced), rel=1e-12)
+    text = (tmp_path / "comparison.md").read_text()
+    fl, tf = metrics["floor"], metrics["train_floor"]
+    shift = metrics["split_shift"]["pixel_w1"]["mean"] / fl["pixel_w1"]["mean"]
+    assert next(line for line in text.splitlines() if line.startswith("| training images:")).split("|")[3].strip() \
+        .startswith(f"{shift:.2f} [")
+    # the training-distance section: the samples' distance to x_train over the training floor, memorisation
+    samples = np.load(tmp_path / "samples_wiener.npy").astype(np.float64)
+    ratio = compare.spectrum_log_error(samples, x_train) / tf["spectrum_log_error"]["mean"]
+    section = text.split("## Distances to the training images")[1]
+    row = next(line for line in section.splitlines() if line.startswith("| wiener |"))
+    assert row.split("|")[2].strip() == f"{ratio:.2f}"
+    near = np.median(compare.nearest_distances(samples, x_train)) / np.median(
+        compare.nearest_distances(sets.reshape(12, 1, 16, 16), x_train))
+    assert row.split("|")[5].strip() == f"{near:.3f}"
+
+
 def test_sample_floor_is_zero_for_copies_of_the_data():
     from denoisebench.experiments.sample import floor
 

@@ -44,7 +44,8 @@ def add_parser(subparsers):
                    help="held-out images the metrics compare with (default %(default)s)")
     p.add_argument("--floor-sets", type=number(int, 1, False), default=d["floor_sets"],
                    help="disjoint sets of --n further held-out images whose mean distance to the held-out images is "
-                   "each metric's finite-sample floor (default %(default)s)")
+                   "each metric's finite-sample floor; as many sets of further training images give the training "
+                   "split's floor and its shift from the held-out one (default %(default)s)")
     p.add_argument("--backend", default=d["backend"], help="numpy, torch, cupy or strict (default %(default)s)")
     p.add_argument("--device", default=d["device"], help="e.g. cpu, cuda, cuda:1")
     p.add_argument("--dtype", choices=("float32", "float64"), default=d["dtype"], help="(default %(default)s)")

@@ -140,26 +140,65 @@ def _structure_section(name, rows, specs):
 _FLOORED = {"spectrum_log_error": "PSD log-err", "pixel_w1": "pixel W1", "sliced_w1": "sliced W1"}
 
 
+def _ratio_cells(distances, fl):
+    return [_f(distances[k] / fl[k]["mean"], ".2f") for k in _FLOORED]
+
+
+def _floor_cells(fl):
+    return [f"{_f(fl[k]['mean'])} [{_f(fl[k]['min'])}, {_f(fl[k]['max'])}]" for k in _FLOORED]
+
+
 def _floor_section(metrics, specs):
     """Each sample set's distances divided by the mean floor over disjoint held-out sets (1 = as close to the
-    data as fresh data, on average); the floor's mean and range; KL over its floor where there is one."""
+    data as fresh data, on average); the floor's mean and range; KL over its floor where there is one; and
+    the training images' own distance in the same units (the shift between the splits)."""
     fl = metrics.get("floor")
     if not fl:
         return []
-    rows, keys = metrics["rows"], list(_FLOORED)
+    rows = metrics["rows"]
     kl = any(rows[spec]["gaussian_kl"] for spec in specs)
-    body = [[spec, *(_f(rows[spec]["vs_test"][k] / fl[k]["mean"], ".2f") for k in keys),
+    body = [[spec, *_ratio_cells(rows[spec]["vs_test"], fl),
              *([_f(rows[spec]["gaussian_kl"]["kl"] / rows[spec]["gaussian_kl"]["kl_floor"], ".2f")] if kl else [])]
             for spec in specs]
-    body.append([f"floor: mean over {fl['sets']} held-out sets [min, max]",
-                 *(f"{_f(fl[k]['mean'])} [{_f(fl[k]['min'])}, {_f(fl[k]['max'])}]" for k in keys),
+    shift = metrics.get("split_shift")
+    if shift:
+        body.append([f"training images: mean over {shift['sets']} sets [min, max]",
+                     *(f"{_f(shift[k]['mean'] / fl[k]['mean'], '.2f')} [{_f(shift[k]['min'] / fl[k]['mean'], '.2f')}, "
+                       f"{_f(shift[k]['max'] / fl[k]['mean'], '.2f')}]" for k in _FLOORED), *(["—"] if kl else [])])
+    body.append([f"floor: mean over {fl['sets']} held-out sets [min, max]", *_floor_cells(fl),
                  *(["1 (its expectation)"] if kl else [])])
+    n = metrics["settings"]["n"]
     return ["## Distances in units of the finite-sample floor", "",
             f"Each distance to the held-out images divided by its floor: the mean of the same distance for "
-            f"{fl['sets']} disjoint sets of {metrics['settings']['n']} further held-out images (one set, the row "
+            f"{fl['sets']} disjoint sets of {n} further held-out images (one set, the row "
             f"'{DATA_LABEL}' above, is one draw of it, and draws spread widely: the range is in the last row). "
-            "1 = as close as fresh data on average.", "",
+            "1 = as close as fresh data on average."
+            + (f" The row 'training images' scores {shift['sets']} sets of {n} further training images the same way: "
+               "what a prior that had learnt its training distribution exactly would score. It is near 1 when "
+               "the splits share a distribution, and above it when they do not (on `natural` the held-out "
+               "images are crops of other photographs)." if shift else ""), "",
             _md_table(["", *_FLOORED.values(), *(["KL / KL floor"] if kl else [])], body), ""]
+
+
+def _train_section(metrics, specs):
+    """Each sample set's distances to the training images divided by the mean of the same distance for
+    disjoint sets of further training images: generation judged against the distribution learnt."""
+    fl = metrics.get("train_floor")
+    if not fl:
+        return []
+    rows, s = metrics["rows"], metrics["settings"]
+    near = fl["nearest_train_distance"]
+    body = [[spec, *_ratio_cells(rows[spec]["vs_train"], fl), _f(rows[spec]["nearest_train_distance"] / near, ".3f")]
+            for spec in specs]
+    body.append([f"floor: mean over {fl['sets']} training sets [min, max]", *_floor_cells(fl), f"1 ({_f(near)})"])
+    return ["## Distances to the training images, in units of their floor", "",
+            f"Each distance to the {s['n_train']} training images that fit the harmonic priors, divided by the mean "
+            f"of the same distance for {fl['sets']} disjoint sets of {s['n']} further training images. This judges "
+            "a prior against the distribution it learnt, apart from how that distribution differs from the "
+            "held-out one. Samples that copy training images would score low here, and so would their last column: "
+            "the samples' median distance to the nearest of those training images over that of the further "
+            "training images (0 = copies, ≈ 1 = as close as fresh images of the training split).", "",
+            _md_table(["", *_FLOORED.values(), "nearest-training distance / training sets'"], body), ""]
 
 
 def _churn_words(s):
@@ -194,6 +233,7 @@ def comparison_markdown(metrics):
            f"{_f(metrics.get('data_excess_kurtosis'), '.3f')}); Binder U = 1 − ⟨m⁴⟩/(3⟨m²⟩²) of the dataset's "
            "order parameter where it has one (Gaussian m: 0, two sharp peaks ±m: 2/3).", ""]
     out += _floor_section(metrics, specs)
+    out += _train_section(metrics, specs)
     out += _structure_section(s["dataset"].split(":", 1)[0], rows, specs)
     if len(specs) > 1:
         cos = metrics["same_seed_cosine"]

@@ -149,14 +149,14 @@ def _labels(specs):
 def _check_memory(ds, s, n_denoisers):
     """Refuse, before anything is drawn, a request whose arrays cannot fit in memory (one line, with numbers).
 
-    Peak: the float64 data (training, held-out, reference), every denoiser's samples kept in float64 for
-    the metrics, and while one denoiser samples, the sampler's state (about 6 batches in the working
+    Peak: the float64 data (training, held-out, reference, both splits' floor sets), every denoiser's samples
+    kept in float64 for the metrics, and while one denoiser samples, the sampler's state (about 6 batches in the working
     dtype: x, two slopes, the next x, D's output and the score) plus the denoiser's working memory (the
     default ``memory_factor`` of 16 batches).
     """
     pixels = int(np.prod(ds.shape)) * ds.channels
     item = np.dtype(s["dtype"]).itemsize
-    data = 8 * pixels * (s["n_train"] + 2 * s["n_data"] + s["n"] * (1 + s["floor_sets"]))
+    data = 8 * pixels * (s["n_train"] + 2 * s["n_data"] + s["n"] * (1 + 2 * s["floor_sets"]))
     sampler = s["n"] * pixels * (8 * n_denoisers + 6 * item + 16 * item)
     check_fits(data + sampler, f"sampling {s['n']} images of {ds.spec()} (with {s['n_train']} training and "
                f"{s['n_data']} held-out images)", "lower --n, --n-train, --n-data, --floor-sets or --size")
@@ -204,7 +204,9 @@ def run_sample(dataset, denoisers, out=DEFAULTS["out"], progress=True, **setting
     s = {**DEFAULTS, **settings, "out": out}
     ds, ds_spec, s["size"], specs, sigmas = _plan(dataset, denoisers, s)
     n, seed = s["n"], s["seed"]
-    x_train = ds.sample(s["n_train"], seed, split="train")
+    # the training images, then floor_sets × n more (a prefix of one draw: the same x_train as a shorter one)
+    train_all = ds.sample(s["n_train"] + n * s["floor_sets"], seed, split="train")
+    x_train, x_train_sets = train_all[: s["n_train"]], train_all[s["n_train"]:]
     # the held-out images, then floor_sets × n more (image i has its own generator: one draw serves both)
     held_out = ds.sample(s["n_data"] + n * s["floor_sets"], seed, split="test")
     x_test, x_sets = held_out[: s["n_data"]], held_out[s["n_data"]:]
@@ -234,6 +236,10 @@ def run_sample(dataset, denoisers, out=DEFAULTS["out"], progress=True, **setting
     bar.close()
     metrics = _all_metrics(ds, samples, runs, x_train, x_test, x_ref)
     metrics["floor"] = floor(x_sets.reshape(s["floor_sets"], n, *x_sets.shape[1:]), x_test)
+    train_sets = x_train_sets.reshape(s["floor_sets"], n, *x_train_sets.shape[1:])
+    metrics["train_floor"] = floor(train_sets, x_train)
+    metrics["train_floor"]["nearest_train_distance"] = float(np.median(compare.nearest_distances(x_train_sets, x_train)))
+    metrics["split_shift"] = floor(train_sets, x_test)
     metrics["settings"] = {**{k: s[k] for k in DEFAULTS}, "dataset": ds_spec,
                            "denoisers": [spec for spec, _ in specs], "sigmas": [float(v) for v in sigmas],
                            "data_mean": float(x_train.mean()), "sigma_max_rule": s["sigma_max_rule"],
