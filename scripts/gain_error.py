@@ -9,13 +9,13 @@ mode k by exp(−∫ (1 − g) dσ/σ), so from the exact start the samples' pow
 
     log P_samples(k) − log P(k) = 2 ∫ (g_σ(k) − h_σ(k)) d ln σ       (σ from σ_min to σ_max)
 
-— exact for a linear D in the continuous-time limit; for a network, g − h is its regression gain error on one
-batch: Re Σ conj(Ŷ) (D̂(y) − h Ŷ) / Σ |Ŷ|² over the modes of a ring and the images, Ŷ the noisy images' Fourier
-coefficients about the data mean (0 for the exact denoiser).  The script prints the gain error by σ (the schedule's σ: where the sampler
-evaluates D) in three bands of rings, and the integral per ring beside the measured log-ratio of the
-committed samples (reports/sample/gaussian), so that a spectrum error can be charged to the expert (σ range)
-that makes it.  The Heun discretisation adds its own few per cent (docs/theory.md §13), the same for every
-denoiser: the `optimal` row of the committed samples.
+— exact for a linear D in the continuous-time limit; for a network, g − h is its regression gain error on
+one batch: Re Σ conj(Ŷ) (D̂(y) − h Ŷ) / Σ |Ŷ|² over the modes of a ring and the images, Ŷ the noisy images'
+Fourier coefficients about the data mean (0 for the exact denoiser).  The script prints the gain error by σ
+(the schedule's σ: where the sampler evaluates D) in four bands of rings (ring 0: the image mean), and the
+integral per band beside the measured log-ratio of the committed samples (reports/sample/gaussian), so that a
+spectrum error can be charged to the expert (σ range) that makes it.  The Heun discretisation adds its own
+few per cent (docs/theory.md §13), the same for every denoiser: the `optimal` row of the committed samples.
 """
 import argparse
 import os
@@ -23,10 +23,8 @@ import os
 import numpy as np
 
 from denoisebench import compare
-from denoisebench.experiments.sample import DEFAULTS
+from denoisebench.experiments.sample import DEFAULTS, default_sigmas
 from denoisebench.registry import make_dataset, make_denoiser
-from denoisebench.sampling import SCHEDULES
-from denoisebench.sampling.sampler_error import default_sigma_max
 
 BANDS = ((0, 1), (1, 9), (9, 25), (25, None))  # ring 0: the image mean, one mode
 
@@ -63,12 +61,20 @@ def main(argv=None):
     parser.add_argument("--n", type=int, default=64, help="held-out images in the batch (default %(default)s)")
     parser.add_argument("--samples", default="reports/sample/gaussian", help="committed samples to compare with")
     args = parser.parse_args(argv)
+    dataset, _, weights = (args.weights or "").partition("=")
+    if args.weights is not None and (dataset != "gaussian" or not weights):
+        parser.error(f"--weights takes gaussian=FILE; got {args.weights!r}")
+    if args.n < 1:
+        parser.error(f"--n must be an integer >= 1; got {args.n}")
     ds = make_dataset("gaussian")
-    spec = "unet:variant=conditioned" + (f",weights={args.weights.split('=', 1)[1]}" if args.weights else "")
+    spec = "unet:variant=conditioned" + (f",weights={weights}" if weights else "")
     d = make_denoiser(spec, dataset=ds)
+    try:
+        d.trained_on  # loads and validates the weight file now, before any work
+    except (OSError, ValueError) as exc:  # a missing or unreadable weight file
+        parser.error(f"--weights: {exc}")
     x = ds.sample(args.n, 5, split="test").astype(np.float32)
-    sigma_max = default_sigma_max(ds.sample(DEFAULTS["n_train"], DEFAULTS["seed"], split="train"))
-    sigmas = np.asarray(SCHEDULES[DEFAULTS["schedule"]](DEFAULTS["steps"], DEFAULTS["sigma_min"], sigma_max))
+    sigmas = default_sigmas(ds)[1]
     sigmas = sigmas[sigmas > 0]
     errors = gain_errors(d, ds, x, sigmas)
     command = "python scripts/gain_error.py" + (f" --weights {args.weights}" if args.weights else "")

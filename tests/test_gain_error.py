@@ -53,4 +53,5 @@ def test_predicted_log_error_is_the_closed_form_for_a_wrong_spectrum(gain):
 
     exact = compare.radial_average(term(30.0) - term(0.002))[1]
     np.testing.assert_allclose(predicted, exact, rtol=0.02, atol=2e-3)
-    assert np.all(predicted < 0) and np.median(predicted) == pytest.approx(np.log(c), abs=0.05)  # g < h: too little power
+    # g < h: too little power, ln c where P ≫ σ_min²
+    assert np.all(predicted < 0) and np.median(predicted) == pytest.approx(np.log(c), abs=0.05)

@@ -144,8 +144,12 @@ def _ratio_cells(distances, fl):
     return [_f(distances[k] / fl[k]["mean"], ".2f") for k in _FLOORED]
 
 
-def _floor_cells(fl):
-    return [f"{_f(fl[k]['mean'])} [{_f(fl[k]['min'])}, {_f(fl[k]['max'])}]" for k in _FLOORED]
+def _floor_cells(fl, unit=None):
+    """``mean [min, max]`` of each floored distance in ``fl``; with ``unit``, divided by ``unit``'s mean."""
+    def cell(k, stat):
+        return _f(fl[k][stat] / unit[k]["mean"], ".2f") if unit else _f(fl[k][stat])
+
+    return [f"{cell(k, 'mean')} [{cell(k, 'min')}, {cell(k, 'max')}]" for k in _FLOORED]
 
 
 def _floor_section(metrics, specs):
@@ -162,9 +166,8 @@ def _floor_section(metrics, specs):
             for spec in specs]
     shift = metrics.get("split_shift")
     if shift:
-        body.append([f"training images: mean over {shift['sets']} sets [min, max]",
-                     *(f"{_f(shift[k]['mean'] / fl[k]['mean'], '.2f')} [{_f(shift[k]['min'] / fl[k]['mean'], '.2f')}, "
-                       f"{_f(shift[k]['max'] / fl[k]['mean'], '.2f')}]" for k in _FLOORED), *(["—"] if kl else [])])
+        body.append([f"training images: mean over {shift['sets']} sets [min, max]", *_floor_cells(shift, unit=fl),
+                     *(["—"] if kl else [])])
     body.append([f"floor: mean over {fl['sets']} held-out sets [min, max]", *_floor_cells(fl),
                  *(["1 (its expectation)"] if kl else [])])
     n = metrics["settings"]["n"]
@@ -173,8 +176,8 @@ def _floor_section(metrics, specs):
             f"{fl['sets']} disjoint sets of {n} further held-out images (one set, the row "
             f"'{DATA_LABEL}' above, is one draw of it, and draws spread widely: the range is in the last row). "
             "1 = as close as fresh data on average."
-            + (f" The row 'training images' scores {shift['sets']} sets of {n} further training images the same way: "
-               "what a prior that had learnt its training distribution exactly would score. It is near 1 when "
+            + (f" The row 'training images' scores {shift['sets']} sets of {n} further training images the same "
+               "way: what a prior that had learnt its training distribution exactly would score. It is near 1 when "
                "the splits share a distribution, and above it when they do not (on `natural` the held-out "
                "images are crops of other photographs)." if shift else ""), "",
             _md_table(["", *_FLOORED.values(), *(["KL / KL floor"] if kl else [])], body), ""]
@@ -188,8 +191,8 @@ def _train_section(metrics, specs):
         return []
     rows, s = metrics["rows"], metrics["settings"]
     near = fl["nearest_train_distance"]
-    body = [[spec, *_ratio_cells(rows[spec]["vs_train"], fl), _f(rows[spec]["nearest_train_distance"] / near, ".3f")]
-            for spec in specs]
+    body = [[spec, *_ratio_cells(rows[spec]["vs_train"], fl),
+             _f(rows[spec]["nearest_train_distance"] / near, ".3f")] for spec in specs]
     body.append([f"floor: mean over {fl['sets']} training sets [min, max]", *_floor_cells(fl), f"1 ({_f(near)})"])
     return ["## Distances to the training images, in units of their floor", "",
             f"Each distance to the {s['n_train']} training images that fit the harmonic priors, divided by the mean "

@@ -95,6 +95,14 @@ def _plan(dataset, denoisers, s):
     return ds, ds_spec, size, specs, sigmas
 
 
+def default_sigmas(ds, seed=DEFAULTS["seed"]):
+    """``(σ_max, σ)`` of ``sample``'s default run on dataset ``ds``: σ_max from ``DEFAULTS["n_train"]`` training
+    images drawn with ``seed`` (the initial noise's std; the schedule's first σ equals it only to rounding), and
+    the schedule, steps and σ_min of :data:`DEFAULTS` (ending at 0)."""
+    sigma_max = default_sigma_max(ds.sample(DEFAULTS["n_train"], seed, split="train"))
+    return sigma_max, np.asarray(SCHEDULES[DEFAULTS["schedule"]](DEFAULTS["steps"], DEFAULTS["sigma_min"], sigma_max))
+
+
 def build_denoiser(spec, cls, ds, x_train, probe, sigma):
     """The denoiser of ``spec``, fitted if it learns, tried once on ``probe`` (errors → SpecError)."""
     try:
@@ -149,10 +157,10 @@ def _labels(specs):
 def _check_memory(ds, s, n_denoisers):
     """Refuse, before anything is drawn, a request whose arrays cannot fit in memory (one line, with numbers).
 
-    Peak: the float64 data (training, held-out, reference, both splits' floor sets), every denoiser's samples
-    kept in float64 for the metrics, and while one denoiser samples, the sampler's state (about 6 batches in the working
-    dtype: x, two slopes, the next x, D's output and the score) plus the denoiser's working memory (the
-    default ``memory_factor`` of 16 batches).
+    Peak: the float64 data (training, held-out, reference, both splits' floor sets), every denoiser's
+    samples kept in float64 for the metrics, and while one denoiser samples, the sampler's state (about 6
+    batches in the working dtype: x, two slopes, the next x, D's output and the score) plus the denoiser's
+    working memory (the default ``memory_factor`` of 16 batches).
     """
     pixels = int(np.prod(ds.shape)) * ds.channels
     item = np.dtype(s["dtype"]).itemsize
@@ -238,7 +246,8 @@ def run_sample(dataset, denoisers, out=DEFAULTS["out"], progress=True, **setting
     metrics["floor"] = floor(x_sets.reshape(s["floor_sets"], n, *x_sets.shape[1:]), x_test)
     train_sets = x_train_sets.reshape(s["floor_sets"], n, *x_train_sets.shape[1:])
     metrics["train_floor"] = floor(train_sets, x_train)
-    metrics["train_floor"]["nearest_train_distance"] = float(np.median(compare.nearest_distances(x_train_sets, x_train)))
+    near = compare.nearest_distances(x_train_sets, x_train)
+    metrics["train_floor"]["nearest_train_distance"] = float(np.median(near))
     metrics["split_shift"] = floor(train_sets, x_test)
     metrics["settings"] = {**{k: s[k] for k in DEFAULTS}, "dataset": ds_spec,
                            "denoisers": [spec for spec, _ in specs], "sigmas": [float(v) for v in sigmas],
