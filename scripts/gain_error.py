@@ -16,6 +16,8 @@ Fourier coefficients about the data mean (0 for the exact denoiser).  The script
 integral per band beside the measured log-ratio of the committed samples (reports/sample/gaussian), so that a
 spectrum error can be charged to the expert (σ range) that makes it.  The Heun discretisation adds its own
 few per cent (docs/theory.md §13), the same for every denoiser: the `optimal` row of the committed samples.
+When the weight file carries ring gains (denoisebench/networks/calibration.py), the network is measured alone
+and with them (the `unet` default), side by side.
 """
 import argparse
 import os
@@ -73,19 +75,27 @@ def main(argv=None):
         d.trained_on  # loads and validates the weight file now, before any work
     except (OSError, ValueError) as exc:  # a missing or unreadable weight file
         parser.error(f"--weights: {exc}")
+    # the network alone, and with its file's ring gains (networks/calibration.py) when it has them
+    variants = {"network alone": make_denoiser(spec + ",calibrated=false", dataset=ds)}
+    if d.calibration is not None:
+        variants["with its ring gains"] = d
     x = ds.sample(args.n, 5, split="test").astype(np.float32)
     sigmas = default_sigmas(ds)[1]
     sigmas = sigmas[sigmas > 0]
-    errors = gain_errors(d, ds, x, sigmas)
+    errors = {k: gain_errors(v, ds, x, sigmas) for k, v in variants.items()}
+    n_rings = next(iter(errors.values())).shape[1]
     command = "python scripts/gain_error.py" + (f" --weights {args.weights}" if args.weights else "")
     print(f"# Gain error of {spec} on gaussian against the exact Wiener gain\n\n`{command}` ({args.n} held-out "
           f"images; σ: the default `sample` schedule). Gain error g − h per band of rings (ring 0: the image "
-          "mean), then its integral, the log-power error it predicts for the samples (docs/theory.md §17).\n")
-    print("| σ | " + " | ".join(_band(a, b, errors.shape[1]) for a, b in BANDS) + " |")
+          "mean), then its integral, the log-power error it predicts for the samples (docs/theory.md §17). "
+          + ("Each cell: " + " / ".join(errors) + " (`unet:calibrated=false` / the default)." if len(errors) > 1
+             else "The file has no ring gains: the network alone.") + "\n")
+    print("| σ | " + " | ".join(_band(a, b, n_rings) for a, b in BANDS) + " |")
     print("|---:|" + "---:|" * len(BANDS))
-    for s, e in zip(sigmas, errors):
-        print(f"| {s:.4g} | " + " | ".join(f"{e[a:b].mean():+.4f}" for a, b in BANDS) + " |")
-    pred = predicted_log_error(errors, sigmas)
+    for i, s in enumerate(sigmas):
+        print(f"| {s:.4g} | " + " | ".join(" / ".join(f"{e[i, a:b].mean():+.4f}" for e in errors.values())
+                                           for a, b in BANDS) + " |")
+    pred = {k: predicted_log_error(e, sigmas) for k, e in errors.items()}
     print("\n2 ∫ (g − h) d ln σ per ring, beside the committed samples' log P_samples/P_data (held-out data):\n")
     x_test = ds.sample(DEFAULTS["n_data"], DEFAULTS["seed"], split="test").astype(np.float64)
     _, p_data = compare.radial_power_spectrum(x_test)
@@ -94,10 +104,11 @@ def main(argv=None):
         path = os.path.join(args.samples, f"samples_{label}.npy")
         if os.path.exists(path):
             measured[label] = np.log(compare.radial_power_spectrum(np.load(path).astype(np.float64))[1] / p_data)
-    print("| band | predicted | " + " | ".join(f"measured {k}" for k in measured) + " |")
-    print("|---|---:|" + "---:|" * len(measured))
+    print("| band | " + " | ".join(f"predicted, {k}" for k in pred) + " | "
+          + " | ".join(f"measured {k}" for k in measured) + " |")
+    print("|---|" + "---:|" * (len(pred) + len(measured)))
     for a, b in BANDS:
-        print(f"| {_band(a, b, len(pred))} | {pred[a:b].mean():+.3f} | "
+        print(f"| {_band(a, b, n_rings)} | " + " | ".join(f"{v[a:b].mean():+.3f}" for v in pred.values()) + " | "
               + " | ".join(f"{m[a:b].mean():+.3f}" for m in measured.values()) + " |")
 
 

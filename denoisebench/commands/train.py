@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ._args import ascii_number
+from ..networks.calibration import FIT_DEFAULTS
 from ..networks.train import AUGMENTATIONS, DEFAULTS, LOSS_WEIGHTS, SIGMA_SAMPLERS, VARIANTS, train
 
 NAME = "train"
@@ -52,6 +53,13 @@ def add_parser(subparsers):
                    "and dataset); every output at sigma <= --split is LOW's. HIGH may itself be a joined file: three "
                    "experts or more, joined from the top down")
     p.add_argument("--split", type=float, default=1.0, help="the sigma where --join hands over to HIGH (default %(default)s)")
+    p.add_argument("--calibrate", metavar="WEIGHTS", default=None,
+                   help="train nothing: fit the ring gains of the sigma-conditioned network in WEIGHTS (the "
+                   "least-squares Fourier-diagonal correction of its output at each sigma, on --fit-images training "
+                   "images of its dataset, noise from --seed) and write the network with them to --out; the unet "
+                   "denoiser applies them (calibrated=true)")
+    p.add_argument("--fit-images", type=ascii_number(int), default=FIT_DEFAULTS["n"], metavar="N",
+                   help="training images --calibrate fits on (default %(default)s)")
     p.add_argument("--device", default=d["device"], help="torch device (default %(default)s)")
     p.add_argument("--sigma-sampling", choices=list(SIGMA_SAMPLERS), default=d["sigma_sampling"],
                    help="law of the training sigma (default %(default)s)")
@@ -76,8 +84,11 @@ def main(args):
         out = join_experts(*args.join, args.split, check_output_target(args.out, "--out", "file"))
         print(f"wrote {out} (sigma <= {args.split:g}: {args.join[0]}; above: {args.join[1]})")
         return 0
+    if args.calibrate:
+        return _calibrate(args)
     if not args.dataset:
-        raise ValueError("train needs --dataset SPEC (or --join LOW HIGH to combine two trained networks)")
+        raise ValueError("train needs --dataset SPEC (or --join LOW HIGH to combine two trained networks, "
+                         "or --calibrate WEIGHTS)")
     names = ("n_train", "steps", "patch", "width", "seed", "device", "sigma_max", "batch", "lr", "sigma_min",
              "sigma_sampling", "weighting", "padding", "n_val", "val_every", "ckpt_every", "warmup", "final_lr",
              "clip", "amp", "keep_checkpoint", "stop_at", "resume", "variant", "augment", "init", "downsample", "border")
@@ -85,4 +96,24 @@ def main(args):
     state = "wrote" if result["finished"] else f"stopped at step {result['step']}; checkpoint kept for"
     print(f"{state} {result['out']} (validation PSNR {result['val_psnr'] or float('nan'):.2f} dB, "
           f"{result['seconds']:.0f} s)")
+    return 0
+
+
+def _calibrate(args):
+    import sys
+    import time
+
+    from ..networks.calibration import calibrate_weights
+    from ..outputs import check_output_target
+
+    out, start = check_output_target(args.out, "--out", "file"), time.monotonic()
+
+    def progress(done, total):
+        spent = time.monotonic() - start
+        print(f"\rcalibrating: sigma {done}/{total}, {spent:.0f} s, ETA {spent / done * (total - done):.0f} s",
+              end="\n" if done == total else "", file=sys.stderr, flush=True)
+
+    path = calibrate_weights(args.calibrate, out, n=args.fit_images, seed=args.seed,
+                             progress=None if args.quiet else progress)
+    print(f"wrote {path} ({args.calibrate} with ring gains fitted on {args.fit_images} training images)")
     return 0

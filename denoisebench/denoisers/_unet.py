@@ -152,6 +152,11 @@ class UNet(Denoiser):
         the same σ — the orthonormal transform keeps white noise white with the same σ.
         ``'rgb'``: a three-channel network (the ``-rgb`` shipped weights).  A three-channel file
         given as ``weights`` always runs on RGB.
+    calibrated : bool
+        Apply the weight file's ring gains after the network, where it has them (a σ-conditioned file
+        written by ``denoisebench train --calibrate``): ``D'(y, σ) = m + F⁻¹ a(σ, |ξ|) F (D(y, σ) − m)``,
+        the least-squares Fourier-diagonal correction of the network's gain
+        (:mod:`denoisebench.networks.calibration`).  ``False``: the network alone.
 
     Notes
     -----
@@ -180,16 +185,18 @@ class UNet(Denoiser):
     param_rules = {"weights": AnyOf(Opt(Path(), "the dataset's shipped weights"),
                                     Check(lambda w: hasattr(w, "hparams"), "a BiasFreeUNet module")),
                    "device": Device(), "amp": Bool(), "variant": Opt(OneOf(*VARIANT_SUFFIXES), "blind when shipped"),
-                   "color": OneOf(*COLORS)}
+                   "color": OneOf(*COLORS), "calibrated": Bool()}
     del AnyOf, Bool, Check, Device, OneOf, Opt, Path
 
-    def __init__(self, weights=None, dataset=None, device=None, amp=False, variant=None, color="opponent"):
+    def __init__(self, weights=None, dataset=None, device=None, amp=False, variant=None, color="opponent",
+                 calibrated=True):
         self.weights = weights
         self.dataset = dataset
         self.device = device
         self.amp = amp
         self.variant = variant
         self.color = color
+        self.calibrated = calibrated
 
     # -- weights ---------------------------------------------------------------------------------
     def input_files(self):
@@ -213,9 +220,9 @@ class UNet(Denoiser):
         cached = self.__dict__.get("_loaded")
         if cached is not None and cached[0] is self.weights:
             return cached[1]
-        module, training = self._load()
+        module, meta = self._load()
         self.__dict__["_loaded"], self.__dict__["_modules"] = (self.weights, module), {}
-        self.__dict__["_training"] = training
+        self.__dict__["_training"], self.__dict__["_calibration"] = meta.get("training"), meta.get("calibration")
         return module
 
     @property
@@ -224,22 +231,29 @@ class UNet(Denoiser):
         self._base_module()
         return (self.__dict__["_training"] or {}).get("dataset")
 
+    @property
+    def calibration(self):
+        """The ring gains applied after the network (:class:`~denoisebench.networks.calibration.RingGains`),
+        or ``None``: none in the file, an in-memory module, or ``calibrated=False``."""
+        self._base_module()
+        return self.__dict__["_calibration"] if self.calibrated else None
+
     def _load(self):
-        """``(module, training metadata or None)``; the file is validated before a network is built."""
+        """``(module, {'training', 'calibration'})``; the file is validated before a network is built."""
         from ..networks.weights_io import load_weights
 
         if self.weights is not None and not isinstance(self.weights, (str, os.PathLike)):
             if not hasattr(self.weights, "hparams"):
                 raise TypeError("unet weights must be a path or a BiasFreeUNet module")
             _check_variant(self.weights, self.variant, "given as a module")
-            return copy.deepcopy(self.weights).float().cpu().eval(), None
+            return copy.deepcopy(self.weights).float().cpu().eval(), {}
         if self.weights is not None:
             module, meta = load_weights(self.weights)
             _check_variant(module, self.variant, self.weights)
             if self.dataset is not None:
                 _check_channels(module, self._dataset(), self.weights, self.color)
                 _warn_other_dataset(meta["training"], self._dataset(), self.weights)
-            return module, meta["training"]
+            return module, meta
         dataset = self._dataset()
         variant = self.variant or "blind"
         channels = self._shipped_channels(dataset)
@@ -254,7 +268,7 @@ class UNet(Denoiser):
         if own:
             _check_same_dataset(meta["training"], dataset, path, ignore=("size", "color") if channels == 1 else ("size",))
         _check_channels(module, dataset, path, self.color)
-        return module, meta["training"]
+        return module, meta
 
     def _dataset(self):
         if self.dataset is None:
@@ -303,9 +317,10 @@ class UNet(Denoiser):
         if sigma is None:
             raise ValueError("unet: a conditioned network needs sigma")
         s = torch.as_tensor(sigma).to(device=y.device, dtype=y.dtype).reshape(-1)
-        if y.ndim == 3:
-            return apply_padded(module, y[None], s)[0]
-        return apply_padded(module, y, s)
+        gains = self.calibration
+        out = apply_padded(module, y[None] if y.ndim == 3 else y, s)
+        out = out if gains is None else gains.apply(out, s)
+        return out[0] if y.ndim == 3 else out
 
     def _per_channel_denoise(self, y, sigma):
         """A one-channel network on each channel of (N, 3, H, W) images, in the ``color`` space."""

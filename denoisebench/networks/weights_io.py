@@ -34,6 +34,8 @@ metadata ``sha256``           SHA-256 of ``"denoisebench-unet/2\\n"``, the canon
                               name order its canonical JSON ``[name, dtype, shape]``, a newline,
                               and its raw little-endian bytes
 metadata ``state``            checkpoints only, JSON: completed ``step`` and Adam's param groups
+metadata ``calibration``      optional, JSON: the ring gains ``a(σ, |ξ|)`` applied after the network
+                              (:mod:`denoisebench.networks.calibration`)
 tensors ``model.<name>``      the module's ``state_dict`` (weights and running std buffers)
 tensors ``optim.<i>.<key>``   checkpoints only: Adam's ``step``, ``exp_avg``, ``exp_avg_sq`` of
                               parameter ``i``
@@ -55,6 +57,7 @@ import hashlib
 import json
 import os
 
+from ._ring_gains import RingGains
 from ._safetensors import MAX_HEADER_BYTES, TORCH_NAMES, as_tensors, atomic_write, read_data, read_header, remove_stale_temps
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "MAX_HEADER_BYTES", "join_experts", "load_checkpoint", "load_weights", "remove_stale_temps",
@@ -174,6 +177,8 @@ def _check_metadata(path, metadata, kinds, legacy=False):
             raise ValueError(f"{path}: metadata {key!r} must be a JSON object")
     if not isinstance(out["training"].get("dataset"), str):
         raise ValueError(f"{path}: training metadata names no dataset spec")
+    text = metadata.get("calibration")  # optional: the ring gains applied after the network
+    out["calibration"] = None if text is None else RingGains.from_text(text, f"{path}: metadata 'calibration'")
     return out
 
 
@@ -252,7 +257,10 @@ def _open(path, kinds, architecture=None):
 
 
 def load_weights(path, architecture=None):
-    """Load a weight (or checkpoint) file; ``(model in eval mode, {'architecture', 'training'})``.
+    """Load a weight (or checkpoint) file; ``(model in eval mode, {'architecture', 'training', 'calibration'})``.
+
+    ``calibration`` is the file's ring-gain table (:class:`~denoisebench.networks.calibration.RingGains`,
+    written by ``denoisebench train --calibrate``) or None.
 
     Parameters
     ----------
@@ -269,7 +277,7 @@ def load_weights(path, architecture=None):
         a network is built.
     """
     model, meta, _ = _open(path, ("weights", "checkpoint"), architecture)
-    return model, {k: meta[k] for k in ("architecture", "training")}
+    return model, {k: meta[k] for k in ("architecture", "training", "calibration")}
 
 
 def load_checkpoint(path, model, optimizer):
