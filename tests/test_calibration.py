@@ -216,3 +216,18 @@ def test_shipped_gaussian_ring_gains_bring_the_network_to_the_wiener_gain():
     sigmas = [0.3, 0.98, 1.24, 1.95]
     err_on, err_off = (np.abs(gain.gain_errors(d, ds, x, sigmas)[:, :9]) for d in (on, off))
     assert err_on.mean() < 0.7 * err_off.mean()  # measured 0.53×: the rest is the regression's noise on 64 images
+
+
+def test_the_calibrated_unet_differentiates_through_torch_func(calibrated):
+    """``analyze`` takes Jacobian-vector products with torch.func: the gains are a linear map after the network,
+    so the JVP of the calibrated denoiser equals its central difference."""
+    _, cal = calibrated
+    d = make_denoiser(f"unet:weights={cal}", dataset=make_dataset("gaussian:size=16"))
+    g = torch.Generator().manual_seed(0)
+    y = 0.5 + 0.3 * torch.randn(2, 1, 16, 16, generator=g, dtype=torch.float64)
+    v = torch.randn(2, 1, 16, 16, generator=g, dtype=torch.float64)
+    f = lambda t: d.differentiable_denoise(t, 0.3)  # noqa: E731
+    f(y)  # builds the float64 network outside the transform, as denoisebench.analysis does
+    jvp = torch.func.jvp(f, (y,), (v,))[1]
+    eps = 1e-5
+    np.testing.assert_allclose(jvp.numpy(), ((f(y + eps * v) - f(y - eps * v)) / (2 * eps)).numpy(), rtol=1e-4, atol=1e-6)

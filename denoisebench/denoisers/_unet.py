@@ -319,7 +319,7 @@ class UNet(Denoiser):
         s = torch.as_tensor(sigma).to(device=y.device, dtype=y.dtype).reshape(-1)
         gains = self.calibration
         out = apply_padded(module, y[None] if y.ndim == 3 else y, s)
-        out = out if gains is None else gains.apply(out, s)
+        out = out if gains is None else gains.apply(out, sigma)  # sigma as given: s may be a torch.func wrapper
         return out[0] if y.ndim == 3 else out
 
     def _per_channel_denoise(self, y, sigma):

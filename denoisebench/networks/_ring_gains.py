@@ -92,8 +92,9 @@ class RingGains:
         import torch
 
         n, h, w = out.shape[0], *out.shape[-2:]
-        s = torch.as_tensor(sigma).detach().cpu().to(torch.float64).reshape(-1).expand(n).numpy()
-        levels, which = np.unique(s, return_inverse=True)  # one table lookup per distinct σ
+        # σ is data, not a variable: read on the host (a float, or a tensor made outside any torch.func transform)
+        s = sigma.detach().cpu().double().numpy() if isinstance(sigma, torch.Tensor) else np.asarray(sigma, float)
+        levels, which = np.unique(np.broadcast_to(s.reshape(-1), (n,)), return_inverse=True)  # one lookup per σ
         a = torch.from_numpy(self.at(levels, (h, w))[which]).to(device=out.device, dtype=out.dtype)[:, None]
         spectrum = torch.fft.rfft2(out - self.mean)
         return torch.fft.irfft2(spectrum * a, s=(h, w)) + self.mean
