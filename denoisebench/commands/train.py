@@ -100,20 +100,22 @@ def main(args):
 
 
 def _calibrate(args):
-    import sys
-    import time
+    from tqdm import tqdm
 
     from ..networks.calibration import calibrate_weights
     from ..outputs import check_output_target
 
-    out, start = check_output_target(args.out, "--out", "file"), time.monotonic()
+    out, bar = check_output_target(args.out, "--out", "file"), None
 
-    def progress(done, total):
-        spent = time.monotonic() - start
-        print(f"\rcalibrating: sigma {done}/{total}, {spent:.0f} s, ETA {spent / done * (total - done):.0f} s",
-              end="\n" if done == total else "", file=sys.stderr, flush=True)
+    def progress(done, total):  # one tick per σ level; the bar is made once the grid's size is known
+        nonlocal bar
+        bar = bar or tqdm(total=total, desc="calibrate", unit="sigma", disable=args.quiet)
+        bar.update(1)
 
-    path = calibrate_weights(args.calibrate, out, n=args.fit_images, seed=args.seed,
-                             progress=None if args.quiet else progress)
+    try:
+        path = calibrate_weights(args.calibrate, out, n=args.fit_images, seed=args.seed, progress=progress)
+    finally:
+        if bar is not None:
+            bar.close()
     print(f"wrote {path} ({args.calibrate} with ring gains fitted on {args.fit_images} training images)")
     return 0
