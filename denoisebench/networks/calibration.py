@@ -96,13 +96,13 @@ def fit_ring_gains(denoise, images, sigmas, mean, seed=0, batch=64, progress=Non
     ring = _rings(x.shape[-2:]).ravel()
     n_rings = int(ring.max()) + 1
     gains = np.empty((sigmas.size, n_rings))
-    targets = np.fft.fft2(x.astype(np.float64) - mean)  # the clean images' DFTs: the same at every σ
     for i, s in enumerate(sigmas):
         rng = np.random.default_rng([seed, i])
         num, den = np.zeros(n_rings), np.zeros(n_rings)
         for b in range(0, x.shape[0], batch):
-            clean, target = x[b:b + batch], targets[b:b + batch]
+            clean = x[b:b + batch]
             y = (clean + s * rng.standard_normal(clean.shape)).astype(clean.dtype)
+            target = np.fft.fft2(clean.astype(np.float64) - mean)
             out = np.fft.fft2(np.asarray(denoise(y, float(s)), dtype=np.float64) - mean)
             num += np.bincount(ring, (target * out.conj()).real.sum(axis=(0, 1)).ravel(), n_rings)
             den += np.bincount(ring, (np.abs(out) ** 2).sum(axis=(0, 1)).ravel(), n_rings)
@@ -127,9 +127,10 @@ def calibrate_weights(path, out, n=FIT_DEFAULTS["n"], seed=FIT_DEFAULTS["seed"],
 
     from ..registry import make_dataset
     from ._bfunet import apply_padded, expert_levels
-    from .weights_io import _open, _write
+    from .weights_io import _read, _write, load_weights
 
-    model, meta, tensors = _open(path, ("weights",))  # one validated read: network, metadata, tensors
+    _, _, tensors = _read(path, ("weights",))
+    model, meta = load_weights(path)
     if not model.conditioned:
         raise ValueError(f"{path}: only a sigma-conditioned network can be calibrated (a blind one has no sigma)")
     if not (isinstance(n, int) and n >= 1 and isinstance(per_efold, int) and per_efold >= 1):
